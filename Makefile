@@ -1,0 +1,49 @@
+# The two commands README.rst opens with: `make demo` and `make test`.
+# Each builds its own virtual environment (under .venvs/) on first use.
+PYTHON ?= $(shell sh .ci/python)
+VENVS := .venvs
+PIP_QUIET := --quiet --disable-pip-version-check
+
+.PHONY: demo test lint types unit docs matrix bench clean
+
+# venv NAME, pip arguments: create .venvs/NAME and install into it when pyproject.toml changes.
+$(VENVS)/%/.installed: pyproject.toml
+	rm -rf $(VENVS)/$*
+	$(PYTHON) -m venv $(VENVS)/$*
+	$(VENVS)/$*/bin/python -m pip install $(PIP_QUIET) --upgrade "pip>=25.1"
+	$(VENVS)/$*/bin/python -m pip install $(PIP_QUIET) -e . $(GROUPS_$*)
+	touch $@
+
+GROUPS_demo := --group test
+GROUPS_test := --group test --group lint
+GROUPS_docs := --group docs
+GROUPS_matrix := --group matrix
+GROUPS_bench := --group benchmark --group test
+
+demo: $(VENVS)/demo/.installed
+	$(VENVS)/demo/bin/python demo/run.py
+
+test: lint types unit
+
+lint: $(VENVS)/test/.installed
+	$(VENVS)/test/bin/ruff check .
+	$(VENVS)/test/bin/ruff format --check .
+
+types: $(VENVS)/test/.installed
+	$(VENVS)/test/bin/mypy
+
+unit: $(VENVS)/test/.installed
+	$(VENVS)/test/bin/python -m pytest $(PYTEST_ARGS)
+
+docs: $(VENVS)/docs/.installed
+	$(VENVS)/docs/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+# Python 3.10-3.13 x Django 4.2/5.2/6.1, for every interpreter present (see noxfile.py).
+matrix: $(VENVS)/matrix/.installed
+	$(VENVS)/matrix/bin/nox --no-color $(NOX_ARGS)
+
+bench: $(VENVS)/bench/.installed
+	$(VENVS)/bench/bin/python -m pytest benchmarks $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENVS) .nox docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,179 @@
+"""raincheck's settings: one typed, validated snapshot, rebuilt when settings change.
+
+``schedule()`` runs on every request, so it must not pay for ``getattr(settings,
+name, default)`` (an unset setting costs an exception inside ``LazySettings``).
+The snapshot is built on first use and thrown away on ``setting_changed``, which
+``override_settings`` and pytest-django's ``settings`` fixture both send, so a
+setting is still read "at call time" as far as any test or user can observe.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+
+BACKPRESSURE_POLICIES: Final = ("block", "caller_runs", "drop", "drop_oldest")
+_UNSET: Final = object()
+
+
+def default_max_workers() -> int:
+    # The same default as concurrent.futures.ThreadPoolExecutor.
+    return min(32, (os.cpu_count() or 1) + 4)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``RAINCHECK_*`` setting: its default and how to validate it."""
+
+    name: str
+    check_id: str
+    expected: str
+    default: Callable[[], Any]
+    valid: Callable[[Any], bool]
+
+    def read(self) -> Any:
+        value = getattr(django_settings, self.name, _UNSET)
+        return self.default() if value is _UNSET else value
+
+    def problem(self) -> str | None:
+        """A sentence saying what is wrong with the configured value, or None."""
+        value = getattr(django_settings, self.name, _UNSET)
+        if value is _UNSET or self.valid(value):
+            return None
+        return f"{self.name} must be {self.expected}, not {value!r}."
+
+
+def _is_int(value: Any, minimum: int) -> bool:
+    # bool is an int subclass; RAINCHECK_MAX_WORKERS = True is a mistake, not 1.
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_seconds(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+SETTINGS: Final = (
+    Setting(
+        "RAINCHECK_MAX_WORKERS",
+        "raincheck.E001",
+        "an int of at least 1",
+        default_max_workers,
+        lambda v: _is_int(v, 1),
+    ),
+    Setting(
+        "RAINCHECK_MAX_QUEUE",
+        "raincheck.E002",
+        "an int of at least 0 (0 means unbounded)",
+        lambda: 10_000,
+        lambda v: _is_int(v, 0),
+    ),
+    Setting(
+        "RAINCHECK_BACKPRESSURE",
+        "raincheck.E003",
+        "one of " + ", ".join(repr(p) for p in BACKPRESSURE_POLICIES),
+        lambda: "block",
+        lambda v: v in BACKPRESSURE_POLICIES,
+    ),
+    Setting(
+        "RAINCHECK_BLOCK_TIMEOUT",
+        "raincheck.E004",
+        "a number of seconds of at least 0",
+        lambda: 5.0,
+        _is_seconds,
+    ),
+    Setting(
+        "RAINCHECK_SHUTDOWN_TIMEOUT",
+        "raincheck.E005",
+        "a number of seconds of at least 0",
+        lambda: 10.0,
+        _is_seconds,
+    ),
+    Setting(
+        "RAINCHECK_RUN_ASYNC",
+        "raincheck.E006",
+        "True or False",
+        lambda: True,
+        lambda v: isinstance(v, bool),
+    ),
+    Setting(
+        "RAINCHECK_IMMEDIATE",
+        "raincheck.E007",
+        "True or False",
+        lambda: False,
+        lambda v: isinstance(v, bool),
+    ),
+    Setting(
+        "RAINCHECK_DRAIN_ON_SIGTERM",
+        "raincheck.E008",
+        "True or False",
+        lambda: False,
+        lambda v: isinstance(v, bool),
+    ),
+    Setting(
+        "RAINCHECK_TASKS_BACKEND",
+        "raincheck.E009",
+        "None or the alias of a backend in TASKS",
+        lambda: None,
+        lambda v: v is None or (isinstance(v, str) and v != ""),
+    ),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Conf:
+    """A validated snapshot of every ``RAINCHECK_*`` setting."""
+
+    max_workers: int
+    max_queue: int
+    backpressure: str
+    block_timeout: float
+    shutdown_timeout: float
+    run_async: bool
+    immediate: bool
+    drain_on_sigterm: bool
+    tasks_backend: str | None
+
+
+_conf: Conf | None = None
+_listeners: list[Callable[[], None]] = []
+
+
+def get() -> Conf:
+    """The current settings; raises ImproperlyConfigured for an invalid one."""
+    conf = _conf
+    if conf is None:
+        conf = _load()
+    return conf
+
+
+def _load() -> Conf:
+    global _conf
+    problems = [p for p in (s.problem() for s in SETTINGS) if p is not None]
+    if problems:
+        raise ImproperlyConfigured(" ".join(problems))
+    values = [s.read() for s in SETTINGS]
+    conf = Conf(*values)
+    _conf = conf
+    return conf
+
+
+def on_change(listener: Callable[[], None]) -> None:
+    """Call ``listener`` whenever a ``RAINCHECK_*`` setting changes."""
+    _listeners.append(listener)
+
+
+def _setting_changed(*, setting: str, **kwargs: Any) -> None:
+    global _conf
+    if setting.startswith("RAINCHECK_"):
+        _conf = None
+        for listener in _listeners:
+            listener()
+
+
+setting_changed.connect(_setting_changed, dispatch_uid="raincheck.conf")

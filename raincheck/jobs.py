@@ -1,0 +1,124 @@
+"""What a job is, and how one runs: logging, signals and database hygiene.
+
+A job is a plain ``(function, args, kwargs)`` tuple: ``schedule()`` is on every
+request's hot path, and a tuple is the cheapest record Python can build.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from django.db import close_old_connections, connections
+
+from raincheck import signals
+
+logger = logging.getLogger("raincheck")
+
+
+class JobFunction(Protocol):
+    """What the runtime needs of a scheduled function (``RaincheckFunction`` has it)."""
+
+    @property
+    def func(self) -> Callable[..., Any]: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def is_async(self) -> bool: ...
+
+
+Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any]]
+
+
+def job_name(job: Job) -> str:
+    return job[0].name
+
+
+def run(job: Job) -> bool:
+    """Run one job; log and signal a failure instead of raising. True on success."""
+    fn, args, kwargs = job
+    func = fn.func
+    signals.job_started.send(sender=func, args=args, kwargs=kwargs)
+    started = time.perf_counter()
+    try:
+        call(fn, args, kwargs)
+    except Exception as exc:
+        logger.error("raincheck job %s failed", fn.name, exc_info=True)
+        signals.job_failed.send(sender=func, args=args, kwargs=kwargs, exception=exc)
+        return False
+    signals.job_finished.send(
+        sender=func, args=args, kwargs=kwargs, duration=time.perf_counter() - started
+    )
+    return True
+
+
+def run_in_worker(job: Job) -> bool:
+    """Run a job on a pool thread, treating it like Django treats a request."""
+    # Django closes broken or expired connections at request start and end;
+    # pool threads never see those signals, so they do it around each job.
+    close_old_connections()
+    try:
+        return run(job)
+    finally:
+        close_old_connections()
+
+
+def close_worker_connections() -> None:
+    """Close every connection this thread opened (a worker is stopping)."""
+    connections.close_all()
+
+
+def call(fn: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Call a job's function in this thread; await it to completion if it is async."""
+    if asyncio._get_running_loop() is not None:
+        # An event loop runs in this thread (an async caller running a job itself):
+        # blocking it with sync code, or nesting a loop, is not allowed.
+        _call_in_helper_thread(fn, args, kwargs)
+    elif fn.is_async:
+        _thread_loop().run_until_complete(fn.func(*args, **kwargs))
+    else:
+        fn.func(*args, **kwargs)
+
+
+_local = threading.local()
+
+
+def _thread_loop() -> asyncio.AbstractEventLoop:
+    # One event loop per thread, reused for every async job: creating a loop per
+    # job (asyncio.run) costs more than most jobs.
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        _local.loop = loop
+    return loop
+
+
+def close_thread_loop() -> None:
+    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
+    if loop is not None and not loop.is_closed():
+        loop.close()
+
+
+def _call_in_helper_thread(fn: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    error: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            call(fn, args, kwargs)
+        except BaseException as exc:
+            error.append(exc)
+        finally:
+            close_thread_loop()
+            connections.close_all()
+
+    helper = threading.Thread(target=target, name="raincheck-caller", daemon=True)
+    helper.start()
+    helper.join()
+    if error:
+        raise error[0]

@@ -1,0 +1,318 @@
+"""The process-wide executor: bounded queue, lazily started daemon workers, drain.
+
+Why not ``concurrent.futures.ThreadPoolExecutor``: at interpreter exit the stdlib
+joins its threads with no timeout before any ``atexit`` hook runs, so one hung job
+would hold the process forever (see docs/design.rst). raincheck's workers are
+daemon threads the stdlib does not join, and ``drain()`` gives them a deadline.
+The class keeps the ``concurrent.futures.Executor`` interface (``submit``,
+``shutdown``) so it can stand in wherever an executor is expected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+from typing import Any, Final, TypeVar
+
+from typing_extensions import ParamSpec
+
+from raincheck.jobs import Job
+from raincheck.stats import Counters, Stats
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+_thread_numbers: Final = itertools.count(1)
+
+
+class Worker(threading.Thread):
+    """A pool thread; the type tells ``block`` backpressure it must never wait."""
+
+
+def in_worker() -> bool:
+    return isinstance(threading.current_thread(), Worker)
+
+
+class HandOff:
+    """What ``RaincheckExecutor.hand_off`` could not queue."""
+
+    __slots__ = ("dropped", "run_in_caller")
+
+    def __init__(self, run_in_caller: list[Job], dropped: list[Job]) -> None:
+        self.run_in_caller = run_in_caller
+        self.dropped = dropped
+
+
+_NOTHING_LEFT: Final = HandOff([], [])
+
+
+class RaincheckExecutor(Executor):
+    """A bounded thread pool that drains within a deadline."""
+
+    def __init__(
+        self,
+        max_workers: int,
+        *,
+        run_job: Callable[[Job], bool],
+        on_worker_exit: Callable[[], None] = lambda: None,
+        counters: Counters | None = None,
+    ) -> None:
+        if max_workers < 1:
+            raise ValueError("max_workers must be at least 1")
+        self.pid = os.getpid()
+        self.counters = counters if counters is not None else Counters()
+        self._max_workers = max_workers
+        self._run_job = run_job
+        self._on_worker_exit = on_worker_exit
+        self._lock = self.counters.lock
+        self._has_work = threading.Condition(self._lock)
+        self._has_room = threading.Condition(self._lock)
+        self._is_idle = threading.Condition(self._lock)
+        self._queue: deque[Job] = deque()
+        self._running: dict[int, Job] = {}
+        self._workers: set[Worker] = set()
+        self._idle_workers = 0
+        self._room_waiters = 0
+        self._closed = False
+
+    # -- hand-off -----------------------------------------------------------
+
+    def hand_off(
+        self,
+        jobs: list[Job],
+        *,
+        max_queue: int = 0,
+        policy: str = "block",
+        block_timeout: float = 0.0,
+    ) -> HandOff:
+        """Queue ``jobs`` in one step; return what the caller must run or report.
+
+        ``max_queue`` bounds waiting jobs (0: unbounded); ``policy`` says what
+        happens to the jobs that do not fit (see SPEC §4). Never raises.
+        """
+        with self._lock:
+            self.counters.scheduled += len(jobs)
+            if self._closed:
+                self.counters.ran_in_caller += len(jobs)
+                return HandOff(list(jobs), [])
+            queue = self._queue
+            room = max_queue - len(queue) if max_queue else len(jobs)
+            if room >= len(jobs):
+                queue.extend(jobs)
+                return self._wake() or _NOTHING_LEFT
+            fitting = max(room, 0)
+            queue.extend(jobs[:fitting])
+            rest = jobs[fitting:]
+            result = HandOff([], [])
+            if policy == "drop":
+                result.dropped = rest
+            elif policy == "drop_oldest":
+                for job in rest:
+                    if len(queue) >= max_queue:
+                        result.dropped.append(queue.popleft())
+                    queue.append(job)
+            elif policy == "block" and not in_worker():
+                result.run_in_caller = self._wait_for_room(rest, max_queue, block_timeout)
+            else:
+                result.run_in_caller = list(rest)
+            stranded = self._wake()
+            if stranded is not None:
+                result.run_in_caller.extend(stranded.run_in_caller)
+            self.counters.dropped += len(result.dropped)
+            self.counters.ran_in_caller += len(result.run_in_caller)
+            return result
+
+    def _wait_for_room(self, rest: list[Job], max_queue: int, timeout: float) -> list[Job]:
+        # Called with the lock held. Returns the jobs that never found room.
+        deadline = time.monotonic() + timeout
+        pending = deque(rest)
+        while pending and not self._closed:
+            for _ in range(min(max_queue - len(self._queue), len(pending))):
+                self._queue.append(pending.popleft())
+            stranded = self._wake()
+            if stranded is not None:
+                return [*stranded.run_in_caller, *pending]
+            remaining = deadline - time.monotonic()
+            if not pending or remaining <= 0:
+                break
+            self._room_waiters += 1
+            try:
+                self._has_room.wait(remaining)
+            finally:
+                self._room_waiters -= 1
+        return list(pending)
+
+    def _wake(self) -> HandOff | None:
+        """Wake idle workers and start new ones for queued jobs (lock held).
+
+        Returns the queued jobs, taken back out of the queue, when no worker
+        exists and none can be started: the caller must run them.
+        """
+        waiting = len(self._queue)
+        if self._idle_workers:
+            self._has_work.notify(min(waiting, self._idle_workers))
+        missing = min(waiting - self._idle_workers, self._max_workers - len(self._workers))
+        for _ in range(missing):
+            worker = Worker(
+                target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True
+            )
+            try:
+                worker.start()
+            except RuntimeError:
+                # Interpreter shutdown (3.12+) or the OS refused a thread.
+                break
+            self._workers.add(worker)
+        if self._workers or not self._queue:
+            return None
+        stranded = list(self._queue)
+        self._queue.clear()
+        return HandOff(stranded, [])
+
+    # -- workers ------------------------------------------------------------
+
+    def _work(self) -> None:
+        me = threading.get_ident()
+        worker = threading.current_thread()
+        assert isinstance(worker, Worker)
+        lock, queue, running, counters = self._lock, self._queue, self._running, self.counters
+        ok: bool | None = None
+        try:
+            while True:
+                with lock:
+                    if ok is not None:
+                        del running[me]
+                        if ok:
+                            counters.succeeded += 1
+                        else:
+                            counters.failed += 1
+                        ok = None
+                    while not queue:
+                        if not running:
+                            self._is_idle.notify_all()
+                        if self._closed or len(self._workers) > self._max_workers:
+                            self._workers.discard(worker)
+                            return
+                        self._idle_workers += 1
+                        self._has_work.wait()
+                        self._idle_workers -= 1
+                    job = queue.popleft()
+                    running[me] = job
+                    if self._room_waiters:
+                        self._has_room.notify()
+                try:
+                    ok = self._run_job(job)
+                except BaseException:
+                    # run_job logs Exceptions itself; SystemExit and friends from a
+                    # job must not kill the worker either.
+                    ok = False
+        finally:
+            self._on_worker_exit()
+
+    # -- observation and shutdown ---------------------------------------------
+
+    def stats(self) -> Stats:
+        with self._lock:
+            return self.counters.snapshot(
+                queued=len(self._queue), running=len(self._running), workers=len(self._workers)
+            )
+
+    def resize(self, max_workers: int) -> None:
+        """Change the worker bound; extra workers leave once they are idle."""
+        with self._lock:
+            self._max_workers = max_workers
+            self._has_work.notify_all()
+            self._wake()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is queued or running. False if ``timeout`` passed first."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self._queue or self._running:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._is_idle.wait(remaining)
+        return True
+
+    def drain(self, timeout: float | None) -> list[Job]:
+        """Stop accepting, wait up to ``timeout`` for every job, return the unfinished.
+
+        Jobs still queued at the deadline are discarded (counted as dropped);
+        running ones cannot be stopped and are returned too, for the log.
+        """
+        with self._lock:
+            self._closed = True
+            self._has_work.notify_all()
+            self._has_room.notify_all()
+        finished = self.wait_idle(timeout)
+        with self._lock:
+            if finished:
+                return []
+            unfinished = [*self._running.values(), *self._queue]
+            self.counters.dropped += len(self._queue)
+            self._queue.clear()
+            return unfinished
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- concurrent.futures.Executor ------------------------------------------
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        """Run ``fn(*args, **kwargs)`` on the pool; unbounded, like the stdlib's."""
+        future: Future[T] = Future()
+        job: Job = (_FutureCall(fn, future), args, kwargs)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self.counters.scheduled += 1
+            self._queue.append(job)
+            stranded = self._wake()
+        if stranded is not None:
+            for job in stranded.run_in_caller:
+                self._run_job(job)
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        with self._lock:
+            self._closed = True
+            if cancel_futures:
+                for fn, _, _ in self._queue:
+                    if isinstance(fn, _FutureCall):
+                        fn.future.cancel()
+                self._queue.clear()
+            self._has_work.notify_all()
+            self._has_room.notify_all()
+        if wait:
+            self.wait_idle()
+
+
+class _FutureCall:
+    """Adapts ``submit()``'s callable to a job whose outcome goes to a Future."""
+
+    is_async = False
+
+    def __init__(self, fn: Callable[..., Any], future: Future[Any]) -> None:
+        self.fn = fn
+        self.future = future
+        self.name = getattr(fn, "__qualname__", repr(fn))
+
+    @property
+    def func(self) -> Callable[..., None]:
+        return self._call
+
+    def _call(self, *args: Any, **kwargs: Any) -> None:
+        if not self.future.set_running_or_notify_cancel():
+            return
+        try:
+            result = self.fn(*args, **kwargs)
+        except BaseException as exc:
+            self.future.set_exception(exc)
+        else:
+            self.future.set_result(result)

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tests.app import views
+
+urlpatterns = [
+    path("schedule/", views.schedule_view),
+    path("schedule-async/", views.schedule_async_view),
+    path("fails/", views.failing_view),
+]
