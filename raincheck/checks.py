@@ -1,4 +1,4 @@
-"""System checks for the RAINCHECK_* settings (ids raincheck.E001–E009)."""
+"""System checks for the RAINCHECK_* settings (ids raincheck.E001-E009)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,5 @@ def check_settings(**kwargs: Any) -> list[CheckMessage]:
     for setting in SETTINGS:
         problem = setting.problem()
         if problem is not None:
-            errors.append(
-                Error(problem, hint="See docs/settings.rst.", id=setting.check_id)
-            )
+            errors.append(Error(problem, hint="See docs/settings.rst.", id=setting.check_id))
     return errors

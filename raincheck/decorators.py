@@ -14,6 +14,7 @@ from raincheck.buffers import current_buffer
 from raincheck.scheduling import hand_off, route, schedule_slow
 
 P = ParamSpec("P")
+_current_buffer = current_buffer.get
 R = TypeVar("R")
 
 
@@ -44,14 +45,14 @@ class RaincheckFunction(Generic[P, R]):
 
         Outside a request the job is handed to the pool at once.
         """
-        job = (self, args, kwargs)
-        if route.slow and schedule_slow(job):
+        # The hot path: one flag, one context-variable read, one append.
+        buffer = _current_buffer()
+        if route.slow and schedule_slow((self, args, kwargs)):
             return
-        buffer = current_buffer.get()
         if buffer is None:
-            hand_off([job])
+            hand_off([(self, args, kwargs)])
         else:
-            buffer.append(job)
+            buffer.append((self, args, kwargs))
 
     def __repr__(self) -> str:
         return f"<raincheck {self.name}>"
@@ -78,9 +79,7 @@ def raincheck(
 
     def decorate(func: Callable[P, R]) -> RaincheckFunction[P, R]:
         if not callable(func):
-            raise TypeError(
-                f"@raincheck decorates a function, not {type(func).__name__} {func!r}"
-            )
+            raise TypeError(f"@raincheck decorates a function, not {type(func).__name__} {func!r}")
         return RaincheckFunction(func)
 
     if func is None:

@@ -7,13 +7,21 @@ hand-off, replaces it in a forked child, and drains it at exit.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import threading
 from typing import Final
 
 from raincheck import conf, signals
-from raincheck.jobs import Job, call, close_thread_loop, close_worker_connections, run, run_in_worker
+from raincheck.jobs import (
+    Job,
+    call,
+    close_thread_loop,
+    close_worker_connections,
+    run,
+    run_in_worker,
+)
 from raincheck.pool import RaincheckExecutor
 from raincheck.stats import Counters, Stats
 
@@ -58,10 +66,9 @@ def _settings_changed() -> None:
     route.slow = True
     pool = _pool
     if pool is not None and pool.pid == os.getpid():
-        try:
+        # An invalid value is reported by the checks and by the next conf.get().
+        with contextlib.suppress(Exception):
             pool.resize(conf.get().max_workers)
-        except Exception:  # an invalid value is reported by the checks and by get()
-            pass
 
 
 conf.on_change(_settings_changed)
