@@ -13,6 +13,14 @@ class RaincheckConfig(AppConfig):
         # receivers. No thread starts here: the pool is created on first use,
         # after any fork the server does (FACTS.md §2).
         import raincheck.decorators  # noqa: F401
-        from raincheck.checks import check_settings
+        from raincheck import conf, servers
+        from raincheck.checks import check_runtime, check_settings
+        from raincheck.scheduling import drain_for_exit
 
         checks.register(check_settings)
+        checks.register(check_runtime)
+        servers.attach_uwsgi_exit_hook(drain_for_exit)
+        # ready() runs while the server imports the app: after gunicorn and
+        # uvicorn have installed their own SIGTERM handlers, which ours chains to.
+        if not conf.problems() and conf.get().drain_on_sigterm:
+            servers.install_sigterm_drain(drain_for_exit)

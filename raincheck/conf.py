@@ -152,11 +152,17 @@ def get() -> Conf:
     return conf
 
 
+def problems() -> list[tuple[Setting, str]]:
+    """Each invalid setting with the sentence that says what is wrong."""
+    found = ((setting, setting.problem()) for setting in SETTINGS)
+    return [(setting, problem) for setting, problem in found if problem is not None]
+
+
 def _load() -> Conf:
     global _conf
-    problems = [p for p in (s.problem() for s in SETTINGS) if p is not None]
-    if problems:
-        raise ImproperlyConfigured(" ".join(problems))
+    invalid = problems()
+    if invalid:
+        raise ImproperlyConfigured(" ".join(problem for _, problem in invalid))
     values = [s.read() for s in SETTINGS]
     conf = Conf(*values)
     _conf = conf

@@ -13,7 +13,7 @@ import os
 import threading
 from typing import Final
 
-from raincheck import conf, signals
+from raincheck import conf, servers, signals
 from raincheck.jobs import (
     Job,
     call,
@@ -154,6 +154,10 @@ def _create_pool(max_workers: int) -> RaincheckExecutor | None:
             return pool
         if _exiting:
             return None
+        settings = conf.get()
+        servers.warn_once_at_first_hand_off(settings.drain_on_sigterm)
+        if servers.threads_disabled():
+            return None
         pool = RaincheckExecutor(
             max_workers,
             run_job=run_in_worker,
@@ -207,7 +211,8 @@ def wait_idle(timeout: float | None = None) -> bool:
     return pool.wait_idle(timeout)
 
 
-def _drain_at_exit() -> None:
+def drain_for_exit() -> None:
+    """Drain for good: the process is about to end, later jobs run in the caller."""
     global _exiting
     _exiting = True
     try:
@@ -227,5 +232,5 @@ def _forget_parent_pool() -> None:
 
 # atexit hooks run after the interpreter has joined non-daemon threads, so every
 # request thread has handed off its jobs by then; our daemon workers still run.
-atexit.register(_drain_at_exit)
+atexit.register(drain_for_exit)
 os.register_at_fork(after_in_child=_forget_parent_pool)

@@ -1,0 +1,124 @@
+"""What raincheck must know about the server it runs under.
+
+- uWSGI with Python threads disabled never runs the pool's threads (W001): jobs
+  then run in the caller, after the response, instead of being lost.
+- uvicorn, waitress and ``runserver`` end the process on SIGTERM without running
+  Python's exit hooks (W002). ``RAINCHECK_DRAIN_ON_SIGTERM`` installs a SIGTERM
+  handler that drains the pool first and then hands the signal on.
+- uWSGI does not run ``atexit`` hooks on every worker exit, so the drain is also
+  attached to ``uwsgi.atexit``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from types import FrameType, ModuleType
+from typing import Any, Final
+
+logger = logging.getLogger("raincheck")
+
+# Modules whose presence means this process serves requests with a server that
+# dies on SIGTERM without running atexit hooks (FACTS.md §5, §8).
+SIGTERM_FATAL_SERVERS: Final = {
+    "uvicorn": "uvicorn",
+    "waitress": "waitress",
+    "django.core.management.commands.runserver": "runserver",
+}
+
+W001_MESSAGE: Final = (
+    "uWSGI runs with Python threads disabled, so raincheck's pool threads would never "
+    "run: jobs run in the request's thread after the response instead."
+)
+W001_HINT: Final = "Start uWSGI with --enable-threads (the default since uWSGI 2.0.27)."
+W002_HINT: Final = (
+    "Set RAINCHECK_DRAIN_ON_SIGTERM = True so queued jobs finish on SIGTERM, "
+    "or stop the server with SIGINT."
+)
+
+
+def uwsgi_module() -> ModuleType | None:
+    """The ``uwsgi`` module, which exists only inside a uWSGI process."""
+    try:
+        return importlib.import_module("uwsgi")
+    except ImportError:
+        return None
+
+
+def threads_disabled() -> bool:
+    uwsgi = uwsgi_module()
+    return uwsgi is not None and not getattr(uwsgi, "has_threads", True)
+
+
+def sigterm_fatal_server() -> str | None:
+    """The name of the SIGTERM-fatal server this process runs under, if any."""
+    for module, name in SIGTERM_FATAL_SERVERS.items():
+        if module in sys.modules:
+            return name
+    return None
+
+
+def w002_message(server: str) -> str:
+    return (
+        f"{server} ends the process on SIGTERM without running exit hooks, so jobs still "
+        "queued would be lost."
+    )
+
+
+_warned: set[str] = set()
+
+
+def warn_once_at_first_hand_off(drain_on_sigterm: bool) -> None:
+    """Log W001/W002 once per process: servers do not run system checks."""
+    if threads_disabled() and "W001" not in _warned:
+        _warned.add("W001")
+        logger.warning("raincheck.W001: %s %s", W001_MESSAGE, W001_HINT)
+    server = sigterm_fatal_server()
+    if server is not None and not drain_on_sigterm and "W002" not in _warned:
+        _warned.add("W002")
+        logger.warning("raincheck.W002: %s %s", w002_message(server), W002_HINT)
+
+
+Handler = Callable[[int, FrameType | None], Any] | int | None
+
+
+def install_sigterm_drain(drain: Callable[[], None]) -> bool:
+    """Drain on SIGTERM, then hand the signal to whatever handled it before.
+
+    Only the main thread may install signal handlers; elsewhere this does
+    nothing and returns False.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    previous: Handler = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        drain()
+        if callable(previous):
+            previous(signum, frame)
+        elif previous != signal.SIG_IGN:
+            # The default action: end the process, as it would have without us.
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.raise_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    return True
+
+
+def attach_uwsgi_exit_hook(drain: Callable[[], None]) -> None:
+    """Run the drain from uWSGI's own exit hook too, chaining any existing one."""
+    uwsgi = uwsgi_module()
+    if uwsgi is None:
+        return
+    previous = getattr(uwsgi, "atexit", None)
+
+    def on_exit() -> None:
+        drain()
+        if callable(previous):
+            previous()
+
+    uwsgi.atexit = on_exit  # type: ignore[attr-defined]
