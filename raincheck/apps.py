@@ -14,11 +14,12 @@ class RaincheckConfig(AppConfig):
         # after any fork the server does (FACTS.md §2).
         import raincheck.decorators  # noqa: F401
         from raincheck import conf, servers
-        from raincheck.checks import check_runtime, check_settings
+        from raincheck.checks import check_on_success_middleware, check_runtime, check_settings
         from raincheck.scheduling import drain_for_exit
 
         checks.register(check_settings)
         checks.register(check_runtime)
+        checks.register(check_on_success_middleware)
         servers.attach_uwsgi_exit_hook(drain_for_exit)
         # ready() runs while the server imports the app: after gunicorn and
         # uvicorn have installed their own SIGTERM handlers, which ours chains to.

@@ -1,9 +1,10 @@
-"""System checks: E001-E009 for invalid settings, W001-W002 for the server."""
+"""System checks: E0xx for invalid settings, W001-W002 for the server, W003 for options."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from raincheck import conf, servers
@@ -26,3 +27,22 @@ def check_runtime(**kwargs: Any) -> list[CheckMessage]:
             Warning(servers.w002_message(server), hint=servers.W002_HINT, id="raincheck.W002")
         )
     return messages
+
+
+MIDDLEWARE_PATH = "raincheck.middleware.RaincheckMiddleware"
+
+
+def check_on_success_middleware(**kwargs: Any) -> list[CheckMessage]:
+    from raincheck.decorators import ON_SUCCESS_FUNCTIONS
+
+    if not ON_SUCCESS_FUNCTIONS or MIDDLEWARE_PATH in getattr(settings, "MIDDLEWARE", []):
+        return []
+    names = ", ".join(sorted(ON_SUCCESS_FUNCTIONS))
+    return [
+        Warning(
+            f"on_success=True is used ({names}) but {MIDDLEWARE_PATH} is not in MIDDLEWARE: "
+            "those jobs are skipped after an exception but not after a 4xx or 5xx response.",
+            hint=f"Add {MIDDLEWARE_PATH!r} at the top of MIDDLEWARE.",
+            id="raincheck.W003",
+        )
+    ]

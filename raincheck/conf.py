@@ -122,6 +122,13 @@ SETTINGS: Final = (
         lambda: None,
         lambda v: v is None or (isinstance(v, str) and v != ""),
     ),
+    Setting(
+        "RAINCHECK_SLOW_JOB_WARNING",
+        "raincheck.E010",
+        "None or a number of seconds greater than 0",
+        lambda: None,
+        lambda v: v is None or (_is_seconds(v) and v > 0),
+    ),
 )
 
 
@@ -138,6 +145,7 @@ class Conf:
     immediate: bool
     drain_on_sigterm: bool
     tasks_backend: str | None
+    slow_job_warning: float | None
 
 
 _conf: Conf | None = None

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar, overload
 
 from asgiref.sync import markcoroutinefunction
+from django.db import transaction
 from typing_extensions import ParamSpec
 
 from raincheck.buffers import current_buffer
 from raincheck.scheduling import hand_off, route, schedule_slow
 
 P = ParamSpec("P")
-_current_buffer = current_buffer.get
 R = TypeVar("R")
+
+_current_buffer = current_buffer.get
+
+# Names of on_success functions, for the system check that wants the middleware.
+ON_SUCCESS_FUNCTIONS: set[str] = set()
 
 
 class RaincheckFunction(Generic[P, R]):
@@ -28,6 +33,10 @@ class RaincheckFunction(Generic[P, R]):
     func: Callable[P, R]
     name: str
     is_async: bool
+    on_commit = False
+    using: str | None = None
+    on_success = False
+    unique = False
 
     def __init__(self, func: Callable[P, R]) -> None:
         self.func = func
@@ -45,7 +54,7 @@ class RaincheckFunction(Generic[P, R]):
 
         Outside a request the job is handed to the pool at once.
         """
-        # The hot path: one flag, one context-variable read, one append.
+        # The hot path, kept flat: one flag, one context-variable read, one append.
         buffer = _current_buffer()
         if route.slow and schedule_slow((self, args, kwargs)):
             return
@@ -58,28 +67,117 @@ class RaincheckFunction(Generic[P, R]):
         return f"<raincheck {self.name}>"
 
 
+class ConditionalFunction(RaincheckFunction[P, R]):
+    """A raincheck function with options (``on_commit``, ``on_success``, ``unique``).
+
+    A subclass, so that functions without options keep the flat hot path.
+    """
+
+    def __init__(
+        self,
+        func: Callable[P, R],
+        *,
+        on_commit: bool,
+        using: str | None,
+        on_success: bool,
+        unique: bool,
+    ) -> None:
+        super().__init__(func)
+        if on_success:
+            ON_SUCCESS_FUNCTIONS.add(self.name)
+        self.on_commit = on_commit
+        self.using = using
+        self.on_success = on_success
+        self.unique = unique
+
+    def schedule(self, *args: P.args, **kwargs: P.kwargs) -> None:
+        """Run this function with these arguments once the response has been sent.
+
+        With ``on_commit``, only once the current transaction commits.
+        """
+        key = self._unique_key(args, kwargs) if self.unique else None
+        if self.on_commit:
+            transaction.on_commit(lambda: self._enqueue(args, kwargs, key), using=self.using)
+        else:
+            self._enqueue(args, kwargs, key)
+
+    def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: object) -> None:
+        job = (self, args, kwargs)
+        buffer = _current_buffer()
+        if route.slow and schedule_slow(job):
+            return
+        if buffer is None:
+            hand_off([job])
+        elif key is None:
+            buffer.append(job)
+        else:
+            buffer.add_once(job, key)
+
+    def _unique_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
+        for position, value in enumerate(args):
+            _require_hashable(self.name, f"argument {position}", value)
+        for name, value in kwargs.items():
+            _require_hashable(self.name, f"argument {name!r}", value)
+        return (self, args, frozenset(kwargs.items()))
+
+
+def _require_hashable(job: str, where: str, value: object) -> None:
+    if not isinstance(value, Hashable):
+        raise TypeError(
+            f"{job} is unique=True, so its arguments must be hashable; "
+            f"{where} is an unhashable {type(value).__name__}: {value!r}"
+        )
+    hash(value)  # a tuple holding a list passes isinstance but cannot be hashed
+
+
 @overload
 def raincheck(func: Callable[P, R], /) -> RaincheckFunction[P, R]: ...
 
 
 @overload
-def raincheck() -> Callable[[Callable[P, R]], RaincheckFunction[P, R]]: ...
+def raincheck(
+    *,
+    on_commit: bool = False,
+    using: str | None = None,
+    on_success: bool = False,
+    unique: bool = False,
+) -> Callable[[Callable[P, R]], RaincheckFunction[P, R]]: ...
 
 
 def raincheck(
-    func: Callable[P, R] | None = None, /, **options: Any
+    func: Callable[P, R] | None = None,
+    /,
+    *,
+    on_commit: bool = False,
+    using: str | None = None,
+    on_success: bool = False,
+    unique: bool = False,
 ) -> RaincheckFunction[P, R] | Callable[[Callable[P, R]], RaincheckFunction[P, R]]:
     """Decorate a function so that ``func.schedule(...)`` runs it after the response.
 
-    Works bare (``@raincheck``) and called (``@raincheck()``).
+    Works bare (``@raincheck``) and with options (``@raincheck(on_commit=True)``):
+
+    - ``on_commit``: inside ``transaction.atomic``, schedule only when the
+      outermost transaction on ``using`` commits; never on rollback.
+    - ``on_success``: skip the job if its request raised or answered >= 400.
+    - ``unique``: scheduling it again in the same request with equal arguments
+      does nothing.
     """
-    if options:
-        unknown = ", ".join(sorted(options))
-        raise TypeError(f"raincheck() got unexpected keyword argument(s): {unknown}")
+    for option, value in (("on_commit", on_commit), ("on_success", on_success), ("unique", unique)):
+        if not isinstance(value, bool):
+            raise TypeError(f"raincheck(): {option} must be True or False, not {value!r}")
+    if using is not None and not on_commit:
+        raise TypeError("raincheck(): using= names the database of on_commit=True")
 
     def decorate(func: Callable[P, R]) -> RaincheckFunction[P, R]:
         if not callable(func):
             raise TypeError(f"@raincheck decorates a function, not {type(func).__name__} {func!r}")
+        if isinstance(func, RaincheckFunction):
+            raise TypeError(f"{func.name} is already decorated with @raincheck")
+        if on_commit or on_success or unique:
+            return ConditionalFunction(
+                func, on_commit=on_commit, using=using, on_success=on_success, unique=unique
+            )
         return RaincheckFunction(func)
 
     if func is None:

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from django.db import close_old_connections, connections
 
-from raincheck import signals
+from raincheck import conf, signals
 
 logger = logging.getLogger("raincheck")
 
@@ -31,6 +31,9 @@ class JobFunction(Protocol):
 
     @property
     def is_async(self) -> bool: ...
+
+    @property
+    def on_success(self) -> bool: ...
 
 
 Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any]]
@@ -52,9 +55,16 @@ def run(job: Job) -> bool:
         logger.error("raincheck job %s failed", fn.name, exc_info=True)
         signals.job_failed.send(sender=func, args=args, kwargs=kwargs, exception=exc)
         return False
-    signals.job_finished.send(
-        sender=func, args=args, kwargs=kwargs, duration=time.perf_counter() - started
-    )
+    duration = time.perf_counter() - started
+    threshold = conf.get().slow_job_warning
+    if threshold is not None and duration > threshold:
+        logger.warning(
+            "raincheck job %s took %.3f s (RAINCHECK_SLOW_JOB_WARNING is %s s)",
+            fn.name,
+            duration,
+            threshold,
+        )
+    signals.job_finished.send(sender=func, args=args, kwargs=kwargs, duration=duration)
     return True
 
 

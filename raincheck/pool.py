@@ -297,6 +297,7 @@ class _FutureCall:
     """Adapts ``submit()``'s callable to a job whose outcome goes to a Future."""
 
     is_async = False
+    on_success = False
 
     def __init__(self, fn: Callable[..., Any], future: Future[Any]) -> None:
         self.fn = fn

@@ -6,11 +6,12 @@ parallel threads of one process (pytest-xdist's processes are fine).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from raincheck import scheduling
+from raincheck.decorators import RaincheckFunction
 from raincheck.jobs import Job, run
 
 
@@ -25,6 +26,39 @@ class CapturedJobs(list[Job]):
     def calls(self) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
         """``(original function, args, kwargs)`` for each captured job."""
         return [(fn.func, args, kwargs) for fn, args, kwargs in self]
+
+    def assert_scheduled(self, func: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
+        """Fail, listing what was scheduled, unless ``func(*args, **kwargs)`` was."""
+        target = _original(func)
+        if not any(fn.func is target and a == args and k == kwargs for fn, a, k in self):
+            raise AssertionError(
+                f"{_describe(target, args, kwargs)} was not scheduled; {self._listing()}"
+            )
+
+    def assert_not_scheduled(self, func: Callable[..., Any], /) -> None:
+        """Fail, listing what was scheduled, if ``func`` was scheduled at all."""
+        target = _original(func)
+        if any(fn.func is target for fn, _, _ in self):
+            raise AssertionError(f"{_name(target)} was scheduled; {self._listing()}")
+
+    def _listing(self) -> str:
+        if not self:
+            return "no job was scheduled."
+        lines = "\n".join(f"  {_describe(fn.func, a, k)}" for fn, a, k in self)
+        return f"scheduled jobs:\n{lines}"
+
+
+def _original(func: Callable[..., Any]) -> Callable[..., Any]:
+    return func.func if isinstance(func, RaincheckFunction) else func
+
+
+def _name(func: Callable[..., Any]) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def _describe(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    arguments = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{_name(func)}({', '.join(arguments)})"
 
 
 @contextmanager
