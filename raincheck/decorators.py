@@ -11,7 +11,8 @@ from asgiref.sync import markcoroutinefunction
 from django.db import transaction
 from typing_extensions import ParamSpec
 
-from raincheck.buffers import current_buffer
+from raincheck.buffers import Buffer, current_buffer
+from raincheck.jobs import Job
 from raincheck.scheduling import hand_off, route, schedule_slow
 
 P = ParamSpec("P")
@@ -56,9 +57,9 @@ class RaincheckFunction(Generic[P, R]):
         """
         # The hot path, kept flat: one flag, one context-variable read, one append.
         buffer = _current_buffer()
-        if route.slow and schedule_slow((self, args, kwargs)):
-            return
-        if buffer is None:
+        if route.slow:
+            _enqueue_slow((self, args, kwargs), buffer, None)
+        elif buffer is None:
             hand_off([(self, args, kwargs)])
         else:
             buffer.append((self, args, kwargs))
@@ -102,16 +103,7 @@ class ConditionalFunction(RaincheckFunction[P, R]):
             self._enqueue(args, kwargs, key)
 
     def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: object) -> None:
-        job = (self, args, kwargs)
-        buffer = _current_buffer()
-        if route.slow and schedule_slow(job):
-            return
-        if buffer is None:
-            hand_off([job])
-        elif key is None:
-            buffer.append(job)
-        else:
-            buffer.add_once(job, key)
+        _enqueue_slow((self, args, kwargs), _current_buffer(), key)
 
     def _unique_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
         for position, value in enumerate(args):
@@ -119,6 +111,21 @@ class ConditionalFunction(RaincheckFunction[P, R]):
         for name, value in kwargs.items():
             _require_hashable(self.name, f"argument {name!r}", value)
         return (self, args, frozenset(kwargs.items()))
+
+
+def _enqueue_slow(job: Job, buffer: Buffer | None, unique_key: object) -> None:
+    """``schedule()`` for everything but the plain path: options, capture, IMMEDIATE…"""
+    if route.slow:
+        routed = schedule_slow(job)
+        if routed is None:
+            return
+        job = routed
+    if buffer is None:
+        hand_off([job])
+    elif unique_key is None:
+        buffer.append(job)
+    else:
+        buffer.add_once(job, unique_key)
 
 
 def _require_hashable(job: str, where: str, value: object) -> None:

@@ -49,17 +49,25 @@ _exiting = False
 _creation_locks: dict[int, threading.Lock] = {}
 
 
-def schedule_slow(job: Job) -> bool:
-    """Handle the cases that bypass the buffer. True if the job was dealt with."""
+def schedule_slow(job: Job) -> Job | None:
+    """The cases that bypass the plain path. Returns the job to buffer or hand
+    off as usual (possibly replaced by one that enqueues it on a Tasks backend),
+    or None when the job has been dealt with.
+    """
     if route.capture:
         route.capture[-1].append(job)
-        return True
+        return None
     settings = conf.get()
     if settings.immediate:
         call(*job)
-        return True
+        return None
+    if settings.tasks_backend is not None:
+        from raincheck.tasks_routing import enqueue_later
+
+        # Validated now, so a job the backend cannot take fails in the view.
+        return enqueue_later(job, settings.tasks_backend)
     route.slow = False
-    return False
+    return job
 
 
 def _settings_changed() -> None:
