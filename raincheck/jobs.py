@@ -10,9 +10,10 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
 
 from raincheck import conf, signals
@@ -91,9 +92,23 @@ def call(fn: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
         # blocking it with sync code, or nesting a loop, is not allowed.
         _call_in_helper_thread(fn, args, kwargs)
     elif fn.is_async:
-        _thread_loop().run_until_complete(fn.func(*args, **kwargs))
+        _thread_loop().run_until_complete(_await_job(fn.func, args, kwargs))
     else:
         fn.func(*args, **kwargs)
+
+
+async def _await_job(
+    func: Callable[..., Awaitable[object]], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    # Like Django's ASGI handler does per request: the job's sync_to_async calls
+    # (the async ORM included) share one thread of their own, whose database
+    # connections are closed when the job ends rather than left open in
+    # asgiref's process-wide executor.
+    async with ThreadSensitiveContext():
+        try:
+            await func(*args, **kwargs)
+        finally:
+            await sync_to_async(connections.close_all)()
 
 
 _local = threading.local()

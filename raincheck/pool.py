@@ -77,6 +77,7 @@ class RaincheckExecutor(Executor):
         self._running: dict[int, Job] = {}
         self._workers: set[Worker] = set()
         self._idle_workers = 0
+        self._live_threads = 0  # started and not yet done closing their connections
         self._room_waiters = 0
         self._closed = False
 
@@ -104,7 +105,11 @@ class RaincheckExecutor(Executor):
             room = max_queue - len(queue) if max_queue else len(jobs)
             if room >= len(jobs):
                 queue.extend(jobs)
-                return self._wake() or _NOTHING_LEFT
+                stranded = self._wake()
+                if stranded is None:
+                    return _NOTHING_LEFT
+                self.counters.ran_in_caller += len(stranded.run_in_caller)
+                return stranded
             fitting = max(room, 0)
             queue.extend(jobs[:fitting])
             rest = jobs[fitting:]
@@ -167,6 +172,7 @@ class RaincheckExecutor(Executor):
                 # Interpreter shutdown (3.12+) or the OS refused a thread.
                 break
             self._workers.add(worker)
+            self._live_threads += 1
         if self._workers or not self._queue:
             return None
         stranded = list(self._queue)
@@ -212,6 +218,9 @@ class RaincheckExecutor(Executor):
                     ok = False
         finally:
             self._on_worker_exit()
+            with lock:
+                self._live_threads -= 1
+                self._is_idle.notify_all()
 
     # -- observation and shutdown ---------------------------------------------
 
@@ -232,12 +241,7 @@ class RaincheckExecutor(Executor):
         """Wait until nothing is queued or running. False if ``timeout`` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while self._queue or self._running:
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                self._is_idle.wait(remaining)
-        return True
+            return self._wait_until(lambda: not self._queue and not self._running, deadline)
 
     def drain(self, timeout: float | None) -> list[Job]:
         """Stop accepting, wait up to ``timeout`` for every job, return the unfinished.
@@ -245,18 +249,29 @@ class RaincheckExecutor(Executor):
         Jobs still queued at the deadline are discarded (counted as dropped);
         running ones cannot be stopped and are returned too, for the log.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self._closed = True
             self._has_work.notify_all()
             self._has_room.notify_all()
-        finished = self.wait_idle(timeout)
-        with self._lock:
+            # Idle workers now leave, closing their database connections.
+            finished = self._wait_until(lambda: not self._queue and not self._running, deadline)
             if finished:
+                self._wait_until(lambda: not self._live_threads, deadline)
                 return []
             unfinished = [*self._running.values(), *self._queue]
             self.counters.dropped += len(self._queue)
             self._queue.clear()
             return unfinished
+
+    def _wait_until(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
+        # Lock held. Every state change that can make a predicate true notifies _is_idle.
+        while not predicate():
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._is_idle.wait(remaining)
+        return True
 
     @property
     def closed(self) -> bool:
@@ -276,7 +291,13 @@ class RaincheckExecutor(Executor):
             stranded = self._wake()
         if stranded is not None:
             for job in stranded.run_in_caller:
-                self._run_job(job)
+                ok = self._run_job(job)
+                with self._lock:
+                    self.counters.ran_in_caller += 1
+                    if ok:
+                        self.counters.succeeded += 1
+                    else:
+                        self.counters.failed += 1
         return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
