@@ -8,4 +8,7 @@ urlpatterns = [
     path("schedule/", views.schedule_view),
     path("schedule-async/", views.schedule_async_view),
     path("fails/", views.failing_view),
+    path("explode/", views.explode_view),
+    path("hook/<str:name>/", views.hook_view),
+    path("hook-async/<str:name>/", views.hook_async_view),
 ]

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
+
 from django.http import HttpRequest, HttpResponse
 
-from tests.app.jobs import remember, remember_async
+from tests.app.jobs import explode, remember, remember_async
+
+# Per-test view bodies for /hook/<name>/ and /hook-async/<name>/; cleared after
+# each test (tests/conftest.py).
+hooks: dict[str, Callable[[HttpRequest], Awaitable[None] | None]] = {}
 
 
 def schedule_view(request: HttpRequest) -> HttpResponse:
@@ -20,3 +27,20 @@ async def schedule_async_view(request: HttpRequest) -> HttpResponse:
 def failing_view(request: HttpRequest) -> HttpResponse:
     remember.schedule("before-error")
     raise RuntimeError("view failed")
+
+
+def explode_view(request: HttpRequest) -> HttpResponse:
+    explode.schedule("from a view")
+    return HttpResponse("ok")
+
+
+def hook_view(request: HttpRequest, name: str) -> HttpResponse:
+    hooks[name](request)
+    return HttpResponse("ok")
+
+
+async def hook_async_view(request: HttpRequest, name: str) -> HttpResponse:
+    result = hooks[name](request)
+    if inspect.isawaitable(result):
+        await result
+    return HttpResponse("ok")

@@ -1,0 +1,68 @@
+"""Isolation for every test: no pool, job, capture, hook or counter outlives its test."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.dispatch import Signal
+
+import raincheck
+from raincheck import scheduling
+from raincheck.buffers import current_buffer
+from raincheck.pool import Worker
+from raincheck.stats import Counters
+from tests.app import jobs, views
+
+Received = list[dict[str, Any]]
+
+
+@pytest.fixture(autouse=True)
+def _isolate_raincheck() -> Iterator[None]:
+    """Start each test without a pool and with zeroed counters; stop its pool after it."""
+    _reset_state()
+    yield
+    for gate in jobs.Gate.opened:
+        gate.release.set()
+    jobs.Gate.opened.clear()
+    raincheck.shutdown(timeout=5)
+    # drain() returns once nothing runs; the workers leave (and close their
+    # database connections) just after. Wait for them so that thread counts and
+    # connections seen by the next test are its own.
+    for thread in threading.enumerate():
+        if isinstance(thread, Worker):
+            thread.join(timeout=5)
+    _reset_state()
+
+
+def _reset_state() -> None:
+    current_buffer.set(None)
+    scheduling.route.capture.clear()
+    scheduling.route.slow = True
+    if scheduling._pool is None:
+        scheduling._counters = Counters()
+    views.hooks.clear()
+    with jobs.calls_lock:
+        jobs.calls.clear()
+
+
+@pytest.fixture
+def received() -> Iterator[Callable[[Signal], Received]]:
+    """``received(signal)`` returns a list that fills with the kwargs of each send."""
+    connected: list[tuple[Signal, Callable[..., None]]] = []
+
+    def connect(signal: Signal) -> Received:
+        sent: Received = []
+
+        def receiver(**kwargs: Any) -> None:
+            sent.append(kwargs)
+
+        signal.connect(receiver, weak=False)
+        connected.append((signal, receiver))
+        return sent
+
+    yield connect
+    for signal, receiver in connected:
+        signal.disconnect(receiver)

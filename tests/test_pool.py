@@ -1,0 +1,618 @@
+"""The pool: bounded threads and queue, backpressure policies, futures, drain."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, Executor
+
+import pytest
+from django.test import override_settings
+
+import raincheck
+from raincheck import raincheck as decorate
+from raincheck import scheduling, signals
+from raincheck.jobs import Job, run
+from raincheck.pool import RaincheckExecutor
+from raincheck.stats import Stats
+from raincheck.testing import wait_idle
+from tests.app import jobs
+from tests.app.jobs import HOLD_LIMIT, Gate
+
+Received = list[dict[str, object]]
+
+
+@decorate
+def count_threads(i: int) -> None:
+    """Record how many threads exist while this job runs."""
+    jobs.record(str(threading.active_count()), str(i))
+
+
+@decorate
+def held_then_schedule(gate: Gate, value: str) -> None:
+    """Wait for ``gate``, schedule ``remember(value)`` from this worker, then record."""
+    gate.started.set()
+    assert gate.release.wait(HOLD_LIMIT)
+    jobs.remember.schedule(value)
+    jobs.record(threading.current_thread().name, "outer-done")
+
+
+def balanced(stats: Stats) -> bool:
+    return stats.succeeded + stats.failed + stats.dropped == stats.scheduled
+
+
+def hold_the_worker() -> Gate:
+    """Occupy the pool's (single) worker until the returned gate is released."""
+    gate = Gate()
+    jobs.held.schedule(gate, "held")
+    assert gate.started.wait(HOLD_LIMIT)
+    return gate
+
+
+def thread_of(value: str) -> str:
+    [thread] = [thread for thread, v in jobs.calls if v == value]
+    return thread
+
+
+class ConditionSpy(threading.Condition):
+    """One of the pool's conditions, which also tells the test that someone waits on it."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__(lock)
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def spy_on_room(pool: RaincheckExecutor) -> threading.Event:
+    """Set when a thread waits for room in the full queue (``block``)."""
+    spy = ConditionSpy(pool._lock)
+    pool._has_room = spy
+    return spy.waiting
+
+
+def spy_on_idle(pool: RaincheckExecutor) -> threading.Event:
+    """Set when a thread waits for the pool to become idle (``drain``, ``wait_idle``)."""
+    spy = ConditionSpy(pool._lock)
+    pool._is_idle = spy
+    return spy.waiting
+
+
+def current_pool() -> RaincheckExecutor:
+    pool = scheduling._pool
+    assert pool is not None
+    return pool
+
+
+def in_thread(target: Callable[[], None]) -> Callable[[], None]:
+    """Start ``target`` in a thread; the returned function joins it and re-raises."""
+    errors: list[BaseException] = []
+
+    def wrapper() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=wrapper)
+    thread.start()
+
+    def join() -> None:
+        thread.join(timeout=HOLD_LIMIT)
+        assert not thread.is_alive()
+        if errors:
+            raise errors[0]
+
+    return join
+
+
+# -- through raincheck --------------------------------------------------------
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=4)
+def test_burst_never_exceeds_max_workers_threads() -> None:
+    """Thousands of jobs at once run on at most MAX_WORKERS new threads, each exactly once."""
+    before = threading.active_count()
+    for i in range(3000):
+        count_threads.schedule(i)
+    assert threading.active_count() <= before + 4
+    wait_idle()
+    assert max(int(count) for count, _ in jobs.calls) <= before + 4
+    assert Counter(jobs.values()) == Counter(str(i) for i in range(3000))
+    stats = raincheck.stats()
+    assert stats.scheduled == stats.succeeded == 3000
+    assert 1 <= stats.workers <= 4
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=2, RAINCHECK_MAX_QUEUE=10)
+def test_burst_larger_than_the_queue_loses_nothing_under_block() -> None:
+    """The default policy blocks for room, so a burst beyond MAX_QUEUE still runs every job."""
+    for i in range(1000):
+        jobs.remember.schedule(str(i))
+    wait_idle()
+    assert Counter(jobs.values()) == Counter(str(i) for i in range(1000))
+    stats = raincheck.stats()
+    assert stats.succeeded == stats.scheduled == 1000
+    assert stats.dropped == 0
+
+
+def test_threads_are_named_raincheck_n() -> None:
+    """Pool threads are named ``raincheck-N``."""
+    jobs.remember.schedule("named")
+    wait_idle()
+    assert re.fullmatch(r"raincheck-\d+", thread_of("named"))
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=2)
+def test_stats_report_queued_running_and_workers() -> None:
+    """``stats()`` counts scheduled, queued, running and worker threads as they are."""
+    gate = hold_the_worker()
+    jobs.remember.schedule("queued")
+    stats = raincheck.stats()
+    assert isinstance(stats, Stats)
+    assert (stats.scheduled, stats.queued, stats.running, stats.workers) == (2, 1, 1, 1)
+    assert (stats.succeeded, stats.failed, stats.dropped, stats.ran_in_caller) == (0, 0, 0, 0)
+    gate.release.set()
+    wait_idle()
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.queued, stats.running, stats.succeeded) == (2, 0, 0, 2)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1,
+    RAINCHECK_MAX_QUEUE=2,
+    RAINCHECK_BACKPRESSURE="block",
+    RAINCHECK_BLOCK_TIMEOUT=0.05,
+)
+def test_block_runs_the_job_in_the_caller_after_the_timeout() -> None:
+    """``block``: with the queue still full after BLOCK_TIMEOUT, the caller runs the job."""
+    gate = hold_the_worker()
+    jobs.remember.schedule("q1")
+    jobs.remember.schedule("q2")
+    jobs.remember.schedule("extra")
+    assert jobs.calls == [(threading.current_thread().name, "extra")]
+    assert not gate.release.is_set()
+    assert raincheck.stats().ran_in_caller == 1
+    gate.release.set()
+    wait_idle()
+    assert jobs.values() == ["extra", "held", "q1", "q2"]
+    stats = raincheck.stats()
+    assert stats.scheduled == 4
+    assert balanced(stats)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1,
+    RAINCHECK_MAX_QUEUE=2,
+    RAINCHECK_BACKPRESSURE="block",
+    RAINCHECK_BLOCK_TIMEOUT=30.0,
+)
+def test_block_waits_for_room_and_queues_the_job() -> None:
+    """``block``: the caller waits for room and, when a worker frees some, queues the job."""
+    gate = hold_the_worker()
+    jobs.remember.schedule("q1")
+    jobs.remember.schedule("q2")
+    waiting = spy_on_room(current_pool())
+    join = in_thread(lambda: jobs.remember.schedule("extra"))
+    assert waiting.wait(HOLD_LIMIT)
+    assert jobs.calls == []
+    gate.release.set()
+    join()
+    wait_idle()
+    assert jobs.values() == ["held", "q1", "q2", "extra"]
+    assert thread_of("extra").startswith("raincheck-")
+    stats = raincheck.stats()
+    assert stats.ran_in_caller == 0
+    assert balanced(stats)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1,
+    RAINCHECK_MAX_QUEUE=1,
+    RAINCHECK_BACKPRESSURE="block",
+    RAINCHECK_BLOCK_TIMEOUT=60.0,
+)
+def test_block_on_a_worker_runs_the_job_there_without_waiting() -> None:
+    """``block``: a job that schedules into a full queue runs the new job itself at once."""
+    gate = Gate()
+    held_then_schedule.schedule(gate, "inner")
+    assert gate.started.wait(HOLD_LIMIT)
+    jobs.remember.schedule("queued")
+    gate.release.set()
+    wait_idle(timeout=HOLD_LIMIT)  # waiting for room would take BLOCK_TIMEOUT (60 s)
+    assert jobs.values() == ["inner", "outer-done", "queued"]
+    assert thread_of("inner") == thread_of("outer-done")
+    assert thread_of("inner").startswith("raincheck-")
+    stats = raincheck.stats()
+    assert stats.ran_in_caller == 1
+    assert balanced(stats)
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=2)
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"RAINCHECK_BACKPRESSURE": "caller_runs", "RAINCHECK_BLOCK_TIMEOUT": 60.0},
+        {"RAINCHECK_BACKPRESSURE": "block", "RAINCHECK_BLOCK_TIMEOUT": 0},
+    ],
+    ids=["caller_runs", "block-without-timeout"],
+)
+def test_caller_runs_the_job_that_does_not_fit(overrides: dict[str, object]) -> None:
+    """``caller_runs`` (and ``block`` with no timeout): the caller runs a job that does not fit."""
+    with override_settings(**overrides):
+        gate = hold_the_worker()
+        jobs.remember.schedule("q1")
+        jobs.remember.schedule("q2")
+        jobs.remember.schedule("extra")
+        assert jobs.calls == [(threading.current_thread().name, "extra")]
+        assert not gate.release.is_set()
+        gate.release.set()
+        wait_idle()
+    assert jobs.values() == ["extra", "held", "q1", "q2"]
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded, stats.ran_in_caller) == (4, 4, 1)
+    assert balanced(stats)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=2, RAINCHECK_BACKPRESSURE="drop"
+)
+def test_drop_discards_the_new_job_and_reports_it(
+    caplog: pytest.LogCaptureFixture, received: Callable[..., Received]
+) -> None:
+    """``drop``: the job that does not fit is discarded, logged, signalled and counted."""
+    dropped = received(signals.job_dropped)
+    gate = hold_the_worker()
+    jobs.remember.schedule("q1")
+    jobs.remember.schedule("q2")
+    with caplog.at_level(logging.WARNING, logger="raincheck"):
+        jobs.remember.schedule("extra")
+    [warning] = [r for r in caplog.records if r.name == "raincheck"]
+    assert warning.levelno == logging.WARNING
+    assert "tests.app.jobs.remember" in warning.getMessage()
+    assert dropped == [
+        {
+            "signal": signals.job_dropped,
+            "sender": jobs.remember.func,
+            "args": ("extra",),
+            "kwargs": {},
+            "reason": "drop",
+        }
+    ]
+    gate.release.set()
+    wait_idle()
+    assert jobs.values() == ["held", "q1", "q2"]
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded, stats.dropped) == (4, 3, 1)
+    assert balanced(stats)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=2, RAINCHECK_BACKPRESSURE="drop_oldest"
+)
+def test_drop_oldest_discards_the_oldest_queued_job(
+    caplog: pytest.LogCaptureFixture, received: Callable[..., Received]
+) -> None:
+    """``drop_oldest``: the oldest queued job makes room for the new one, and is reported."""
+    dropped = received(signals.job_dropped)
+    gate = hold_the_worker()
+    jobs.remember.schedule("q1")
+    jobs.remember.schedule("q2")
+    with caplog.at_level(logging.WARNING, logger="raincheck"):
+        jobs.remember.schedule("q3")
+        jobs.remember.schedule("q4")
+    assert [d["args"] for d in dropped] == [("q1",), ("q2",)]
+    assert {d["reason"] for d in dropped} == {"drop_oldest"}
+    assert {d["sender"] for d in dropped} == {jobs.remember.func}
+    warnings = [r for r in caplog.records if r.name == "raincheck"]
+    assert len(warnings) == 2
+    assert all("tests.app.jobs.remember" in r.getMessage() for r in warnings)
+    gate.release.set()
+    wait_idle()
+    assert jobs.values() == ["held", "q3", "q4"]
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded, stats.dropped) == (5, 3, 2)
+    assert balanced(stats)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=0, RAINCHECK_BACKPRESSURE="drop"
+)
+def test_max_queue_zero_means_unbounded() -> None:
+    """With MAX_QUEUE 0 nothing is ever dropped, however many jobs wait."""
+    gate = hold_the_worker()
+    for i in range(500):
+        jobs.remember.schedule(str(i))
+    assert raincheck.stats().queued == 500
+    gate.release.set()
+    wait_idle()
+    stats = raincheck.stats()
+    assert (stats.succeeded, stats.dropped) == (501, 0)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1,
+    RAINCHECK_MAX_QUEUE=2,
+    RAINCHECK_BACKPRESSURE="block",
+    RAINCHECK_BLOCK_TIMEOUT=float("inf"),
+)
+def test_block_with_an_infinite_timeout_waits_for_room() -> None:
+    """BLOCK_TIMEOUT ``float("inf")`` passes the checks, so it must mean "wait for room"."""
+    gate = hold_the_worker()
+    jobs.remember.schedule("q1")
+    jobs.remember.schedule("q2")
+    waiting = spy_on_room(current_pool())
+    join = in_thread(lambda: jobs.remember.schedule("extra"))
+    assert waiting.wait(HOLD_LIMIT)
+    gate.release.set()
+    join()
+    wait_idle()
+    assert jobs.values() == ["held", "q1", "q2", "extra"]
+
+
+def test_next_hand_off_after_shutdown_creates_a_new_pool() -> None:
+    """After ``shutdown()`` a new pool is created on demand; counters carry over."""
+    jobs.remember.schedule("first")
+    wait_idle()
+    first_pool = current_pool()
+    raincheck.shutdown()
+    assert raincheck.stats().succeeded == 1
+    jobs.remember.schedule("second")
+    wait_idle()
+    assert current_pool() is not first_pool
+    assert first_pool.closed
+    assert jobs.values() == ["first", "second"]
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded) == (2, 2)
+
+
+def test_shutdown_without_a_pool_does_nothing() -> None:
+    """``shutdown()`` before any job ever ran neither fails nor creates a pool."""
+    raincheck.shutdown()
+    assert scheduling._pool is None
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_jobs_handed_off_while_shutting_down_run_in_the_caller() -> None:
+    """A job scheduled while ``shutdown()`` drains runs in the caller, never lost."""
+    gate = hold_the_worker()
+    pool = current_pool()
+    draining = spy_on_idle(pool)
+    join = in_thread(lambda: raincheck.shutdown(timeout=HOLD_LIMIT))
+    assert draining.wait(HOLD_LIMIT)
+    assert pool.closed
+    jobs.remember.schedule("late")
+    assert jobs.calls == [(threading.current_thread().name, "late")]
+    gate.release.set()
+    join()
+    assert jobs.values() == ["late", "held"]
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded, stats.ran_in_caller) == (2, 2, 1)
+
+
+def test_shutdown_returns_at_its_deadline_and_logs_unfinished_jobs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``shutdown(timeout)`` does not wait for a hung job; it logs how many and which."""
+    gate = hold_the_worker()
+    with caplog.at_level(logging.WARNING, logger="raincheck"):
+        raincheck.shutdown(timeout=0.05)
+    assert not gate.release.is_set()
+    [warning] = [r for r in caplog.records if r.name == "raincheck"]
+    assert warning.levelno == logging.WARNING
+    assert "1 job(s)" in warning.getMessage()
+    assert "tests.app.jobs.held" in warning.getMessage()
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_raising_max_workers_starts_more_workers() -> None:
+    """Overriding MAX_WORKERS upwards lets a queued job start beside a running one."""
+    first = hold_the_worker()
+    second = Gate()
+    jobs.held.schedule(second, "second")
+    assert raincheck.stats().queued == 1
+    with override_settings(RAINCHECK_MAX_WORKERS=2):
+        assert second.started.wait(HOLD_LIMIT)
+        assert not first.release.is_set()
+        assert raincheck.stats().workers == 2
+        first.release.set()
+        second.release.set()
+        wait_idle()
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=2)
+def test_lowering_max_workers_limits_concurrency_even_under_load() -> None:
+    """After MAX_WORKERS is lowered, busy extra workers leave instead of taking more jobs."""
+    a, b, c, d = Gate(), Gate(), Gate(), Gate()
+    jobs.held.schedule(a, "a")
+    jobs.held.schedule(b, "b")
+    assert a.started.wait(HOLD_LIMIT)
+    assert b.started.wait(HOLD_LIMIT)
+    jobs.held.schedule(c, "c")
+    jobs.held.schedule(d, "d")
+    with override_settings(RAINCHECK_MAX_WORKERS=1):
+        a.release.set()
+        b.release.set()
+        assert c.started.wait(HOLD_LIMIT)
+        # One worker: d can only start after c has finished.
+        assert not d.started.wait(0.3)
+        c.release.set()
+        assert d.started.wait(HOLD_LIMIT)
+        d.release.set()
+        wait_idle()
+    assert sorted(jobs.values()) == ["a", "b", "c", "d"]
+
+
+# -- RaincheckExecutor on its own ---------------------------------------------
+
+
+@pytest.fixture
+def make_executor() -> Iterator[Callable[[int], RaincheckExecutor]]:
+    """Build executors that are released and drained after the test."""
+    made: list[RaincheckExecutor] = []
+
+    def make(max_workers: int) -> RaincheckExecutor:
+        executor = RaincheckExecutor(max_workers, run_job=run)
+        made.append(executor)
+        return executor
+
+    yield make
+    for gate in Gate.opened:
+        gate.release.set()
+    for executor in made:
+        executor.drain(HOLD_LIMIT)
+
+
+def job(value: str) -> Job:
+    return (jobs.remember, (value,), {})
+
+
+def held_job(gate: Gate, value: str) -> Job:
+    return (jobs.held, (gate, value), {})
+
+
+def test_executor_is_a_concurrent_futures_executor(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """RaincheckExecutor has the ``concurrent.futures.Executor`` interface."""
+    executor = make_executor(2)
+    assert isinstance(executor, Executor)
+    assert list(executor.map(pow, [2, 3], [3, 2])) == [8, 9]
+
+
+def test_executor_rejects_fewer_than_one_worker() -> None:
+    """A pool needs at least one worker."""
+    with pytest.raises(ValueError, match="max_workers"):
+        RaincheckExecutor(0, run_job=run)
+
+
+def test_executor_burst_stays_within_max_workers(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """Handing off 5000 jobs at once starts no more than ``max_workers`` threads."""
+    executor = make_executor(3)
+    before = threading.active_count()
+    executor.hand_off([(count_threads, (i,), {}) for i in range(5000)])
+    assert threading.active_count() <= before + 3
+    assert executor.wait_idle(HOLD_LIMIT)
+    assert max(int(count) for count, _ in jobs.calls) <= before + 3
+    assert Counter(jobs.values()) == Counter(str(i) for i in range(5000))
+    stats = executor.stats()
+    assert stats.succeeded == stats.scheduled == 5000
+    assert stats.workers <= 3
+
+
+def test_submit_returns_a_future_with_the_result(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """``submit()`` returns a Future that resolves to the function's return value."""
+    future = make_executor(1).submit(pow, 2, 10)
+    assert future.result(timeout=HOLD_LIMIT) == 1024
+
+
+def test_submit_future_carries_the_exception(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """A function that raises resolves its Future with that exception."""
+
+    def fail() -> None:
+        raise KeyError("nope")
+
+    future = make_executor(1).submit(fail)
+    assert isinstance(future.exception(timeout=HOLD_LIMIT), KeyError)
+    with pytest.raises(KeyError):
+        future.result()
+
+
+def test_shutdown_cancel_futures_cancels_queued_futures(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """``shutdown(cancel_futures=True)`` cancels what has not started, not what runs."""
+    executor = make_executor(1)
+    gate = Gate()
+    running = executor.submit(jobs.held.func, gate, "running")
+    assert gate.started.wait(HOLD_LIMIT)
+    queued = executor.submit(pow, 2, 2)
+    executor.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(CancelledError):
+        queued.result()
+    gate.release.set()
+    assert running.result(timeout=HOLD_LIMIT) is None
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        executor.submit(pow, 2, 2)
+
+
+def test_cancelled_futures_are_counted_as_dropped(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """Futures cancelled by ``shutdown(cancel_futures=True)`` keep the counters balanced."""
+    executor = make_executor(1)
+    gate = Gate()
+    executor.submit(jobs.held.func, gate, "running")
+    assert gate.started.wait(HOLD_LIMIT)
+    executor.submit(pow, 2, 2)
+    executor.shutdown(wait=False, cancel_futures=True)
+    gate.release.set()
+    assert executor.wait_idle(HOLD_LIMIT)
+    stats = executor.stats()
+    assert stats.scheduled == 2
+    assert balanced(stats)
+
+
+def test_context_manager_waits_for_jobs(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """Leaving ``with RaincheckExecutor(...)`` waits for submitted work, like the stdlib's."""
+    with make_executor(2) as executor:
+        futures = [executor.submit(pow, 2, i) for i in range(20)]
+    assert all(future.done() for future in futures)
+
+
+def test_drain_returns_the_unfinished_jobs_at_its_deadline(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """``drain(timeout)`` returns the running and queued jobs it could not wait for."""
+    executor = make_executor(1)
+    gate = Gate()
+    stuck, waiting = held_job(gate, "stuck"), job("waiting")
+    executor.hand_off([stuck, waiting])
+    assert gate.started.wait(HOLD_LIMIT)
+    unfinished = executor.drain(0.05)
+    assert not gate.release.is_set()
+    assert unfinished == [stuck, waiting]
+    stats = executor.stats()
+    assert (stats.queued, stats.running, stats.dropped) == (0, 1, 1)
+    gate.release.set()
+    assert executor.wait_idle(HOLD_LIMIT)
+    assert jobs.values() == ["stuck"]
+    assert balanced(executor.stats())
+
+
+def test_drain_waits_for_every_job_that_finishes_in_time(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """``drain()`` runs every queued job when they finish before the deadline."""
+    executor = make_executor(2)
+    executor.hand_off([job(str(i)) for i in range(100)])
+    assert executor.drain(HOLD_LIMIT) == []
+    assert sorted(jobs.values(), key=int) == [str(i) for i in range(100)]
+
+
+def test_hand_off_after_drain_returns_the_jobs_to_the_caller(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """Once draining began, ``hand_off`` queues nothing and gives the jobs back to run."""
+    executor = make_executor(1)
+    assert executor.drain(HOLD_LIMIT) == []
+    late = job("late")
+    result = executor.hand_off([late])
+    assert result.run_in_caller == [late]
+    assert result.dropped == []
+    stats = executor.stats()
+    assert (stats.scheduled, stats.ran_in_caller, stats.queued) == (1, 1, 0)
