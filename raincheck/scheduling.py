@@ -49,10 +49,13 @@ _exiting = False
 _creation_locks: dict[int, threading.Lock] = {}
 
 
-def schedule_slow(job: Job) -> Job | None:
+def schedule_slow(job: Job, *, to_tasks_backend: bool = True) -> Job | None:
     """The cases that bypass the plain path. Returns the job to buffer or hand
     off as usual (possibly replaced by one that enqueues it on a Tasks backend),
     or None when the job has been dealt with.
+
+    ``to_tasks_backend=False`` is for jobs that already come from a Tasks
+    backend (``raincheck.backends``): routing them again would loop.
     """
     if route.capture:
         route.capture[-1].append(job)
@@ -62,6 +65,8 @@ def schedule_slow(job: Job) -> Job | None:
         call(*job)
         return None
     if settings.tasks_backend is not None:
+        if not to_tasks_backend:
+            return job
         from raincheck.tasks_routing import enqueue_later
 
         # Validated now, so a job the backend cannot take fails in the view.
