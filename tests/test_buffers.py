@@ -200,7 +200,7 @@ def test_async_view_with_run_async_false_runs_jobs_after_the_response() -> None:
     seen_in_view: list[str] = []
 
     async def view(request: HttpRequest) -> None:
-        jobs.remember_async.schedule("a")
+        jobs.remember.schedule("a")
         jobs.remember.schedule("b")
         seen_in_view.extend(jobs.values())
 

@@ -20,6 +20,7 @@ from raincheck.pool import RaincheckExecutor
 from raincheck.stats import Stats
 from raincheck.testing import wait_idle
 from tests.app import jobs
+from tests.app.helpers import current_pool, hold_the_worker, in_thread, spy_on_idle, spy_on_room
 from tests.app.jobs import HOLD_LIMIT, Gate
 
 Received = list[dict[str, object]]
@@ -44,71 +45,9 @@ def balanced(stats: Stats) -> bool:
     return stats.succeeded + stats.failed + stats.dropped == stats.scheduled
 
 
-def hold_the_worker() -> Gate:
-    """Occupy the pool's (single) worker until the returned gate is released."""
-    gate = Gate()
-    jobs.held.schedule(gate, "held")
-    assert gate.started.wait(HOLD_LIMIT)
-    return gate
-
-
 def thread_of(value: str) -> str:
     [thread] = [thread for thread, v in jobs.calls if v == value]
     return thread
-
-
-class ConditionSpy(threading.Condition):
-    """One of the pool's conditions, which also tells the test that someone waits on it."""
-
-    def __init__(self, lock: threading.Lock) -> None:
-        super().__init__(lock)
-        self.waiting = threading.Event()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        self.waiting.set()
-        return super().wait(timeout)
-
-
-def spy_on_room(pool: RaincheckExecutor) -> threading.Event:
-    """Set when a thread waits for room in the full queue (``block``)."""
-    spy = ConditionSpy(pool._lock)
-    pool._has_room = spy
-    return spy.waiting
-
-
-def spy_on_idle(pool: RaincheckExecutor) -> threading.Event:
-    """Set when a thread waits for the pool to become idle (``drain``, ``wait_idle``)."""
-    spy = ConditionSpy(pool._lock)
-    pool._is_idle = spy
-    return spy.waiting
-
-
-def current_pool() -> RaincheckExecutor:
-    pool = scheduling._pool
-    assert pool is not None
-    return pool
-
-
-def in_thread(target: Callable[[], None]) -> Callable[[], None]:
-    """Start ``target`` in a thread; the returned function joins it and re-raises."""
-    errors: list[BaseException] = []
-
-    def wrapper() -> None:
-        try:
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=wrapper)
-    thread.start()
-
-    def join() -> None:
-        thread.join(timeout=HOLD_LIMIT)
-        assert not thread.is_alive()
-        if errors:
-            raise errors[0]
-
-    return join
 
 
 # -- through raincheck --------------------------------------------------------
@@ -259,9 +198,7 @@ def test_caller_runs_the_job_that_does_not_fit(overrides: dict[str, object]) -> 
     assert balanced(stats)
 
 
-@override_settings(
-    RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=2, RAINCHECK_BACKPRESSURE="drop"
-)
+@override_settings(RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=2, RAINCHECK_BACKPRESSURE="drop")
 def test_drop_discards_the_new_job_and_reports_it(
     caplog: pytest.LogCaptureFixture, received: Callable[..., Received]
 ) -> None:
@@ -320,9 +257,7 @@ def test_drop_oldest_discards_the_oldest_queued_job(
     assert balanced(stats)
 
 
-@override_settings(
-    RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=0, RAINCHECK_BACKPRESSURE="drop"
-)
+@override_settings(RAINCHECK_MAX_WORKERS=1, RAINCHECK_MAX_QUEUE=0, RAINCHECK_BACKPRESSURE="drop")
 def test_max_queue_zero_means_unbounded() -> None:
     """With MAX_QUEUE 0 nothing is ever dropped, however many jobs wait."""
     gate = hold_the_worker()

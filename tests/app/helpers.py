@@ -1,0 +1,74 @@
+"""Helpers shared by the tests: holding the pool's workers and watching it wait."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from raincheck import scheduling
+from raincheck.pool import RaincheckExecutor
+from tests.app import jobs
+from tests.app.jobs import HOLD_LIMIT, Gate
+
+
+def hold_the_worker() -> Gate:
+    """Occupy one of the pool's workers until the returned gate is released."""
+    gate = Gate()
+    jobs.held.schedule(gate, "held")
+    assert gate.started.wait(HOLD_LIMIT)
+    return gate
+
+
+def current_pool() -> RaincheckExecutor:
+    """The process's pool, which must exist."""
+    pool = scheduling._pool
+    assert pool is not None
+    return pool
+
+
+class ConditionSpy(threading.Condition):
+    """One of the pool's conditions, which also tells the test that someone waits on it."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        super().__init__(lock)
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def spy_on_room(pool: RaincheckExecutor) -> threading.Event:
+    """An event set when a thread waits for room in the full queue (``block``)."""
+    spy = ConditionSpy(pool._lock)
+    pool._has_room = spy
+    return spy.waiting
+
+
+def spy_on_idle(pool: RaincheckExecutor) -> threading.Event:
+    """An event set when a thread waits for the pool to be idle (``drain``, ``wait_idle``)."""
+    spy = ConditionSpy(pool._lock)
+    pool._is_idle = spy
+    return spy.waiting
+
+
+def in_thread(target: Callable[[], object]) -> Callable[[], None]:
+    """Start ``target`` in a thread; the returned function joins it and re-raises its error."""
+    errors: list[BaseException] = []
+
+    def wrapper() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=wrapper)
+    thread.start()
+
+    def join() -> None:
+        thread.join(timeout=HOLD_LIMIT)
+        assert not thread.is_alive()
+        if errors:
+            raise errors[0]
+
+    return join
