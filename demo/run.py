@@ -225,7 +225,8 @@ def after_the_response(port: int, events_path: Path, checks: Checks) -> None:
     heading("1. Jobs run after the response, each request's after its own")
     print(
         "  ann's page takes 300 ms to render and bob's 20 ms; both requests start together.\n"
-        "  Each view schedules 3 jobs before it renders (one of them is an async function)."
+        "  Each view schedules 3 jobs before it renders (one of them is an async function).\n"
+        '  "response complete" is gunicorn closing the response after its last byte.'
     )
     paths = {
         "ann": "/signup?user=ann&render_ms=300",
@@ -378,7 +379,10 @@ def drain_on_sigterm(
             if e["kind"] == "scheduled":
                 timeline.add(e["t"], "view", f"scheduled {e['count']} jobs")
             elif e["kind"] == "response":
-                timeline.add(e["t"], "response", f"complete ({e['status']})")
+                timeline.add(
+                    e["t"], "hand-off", "the server closes the response: the jobs go to the pool"
+                )
+    timeline.add(response.received, "response", f"complete on the client ({response.status})")
     timeline.add(signalled, "signal", f"SIGTERM sent to the gunicorn master (pid {server.pid})")
     starts = of_kind(events, "job_started", ["nightly"])
     finishes = of_kind(events, "job_finished", ["nightly"])
@@ -388,8 +392,8 @@ def drain_on_sigterm(
         timeline.add(
             e["t"],
             "exit",
-            f"worker (pid {e['worker_pid']}) stops serving: {e['queued']} jobs queued, "
-            f"{e['running']} running; raincheck's atexit drain begins",
+            f"worker (pid {e['worker_pid']}) stops serving with {e['queued']} jobs queued and "
+            f"{e['running']} running: the exit drain begins",
         )
     worker_exit = of_kind(events, "worker_exit")[-1]
     timeline.add(worker_exit["t"], "exit", f"worker (pid {worker_exit['worker_pid']}) has exited")
