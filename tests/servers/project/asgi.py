@@ -1,0 +1,38 @@
+"""ASGI entry point: Django's handler, wrapped to record when a response is sent.
+
+Django sends the last body message, then runs ``response.close()`` (which sends
+``request_finished``). The wrapper records ``response-sent`` once the server has
+taken the last body message, which is before that.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import parse_qs
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.servers.project.settings")
+
+from django.core.asgi import get_asgi_application
+
+from tests.servers.project.events import record
+
+django_application = get_asgi_application()
+
+Message = Mapping[str, Any]
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    tags = parse_qs(scope.get("query_string", b"").decode()).get("tag")
+    if scope["type"] != "http" or not tags:
+        await django_application(scope, receive, send)
+        return
+    tag = tags[0]
+
+    async def send_and_record(message: Message) -> None:
+        await send(message)
+        if message["type"] == "http.response.body" and not message.get("more_body", False):
+            record(tag, "response-sent")
+
+    await django_application(scope, receive, send_and_record)

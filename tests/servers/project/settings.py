@@ -1,0 +1,35 @@
+"""Settings for the project the server tests run; tuned through environment variables."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+SECRET_KEY = "raincheck-server-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+INSTALLED_APPS = ["raincheck"]
+MIDDLEWARE: list[str] = []
+ROOT_URLCONF = "tests.servers.project.urls"
+DATABASES: dict[str, Any] = {}
+
+RAINCHECK_MAX_WORKERS = int(os.environ.get("RAINCHECK_TEST_MAX_WORKERS", "4"))
+RAINCHECK_SHUTDOWN_TIMEOUT = float(os.environ.get("RAINCHECK_TEST_SHUTDOWN_TIMEOUT", "10"))
+
+# raincheck's failures and shutdown warnings go to stderr, which the tests read.
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(levelname)s %(name)s pid=%(process)d %(threadName)s: %(message)s"}
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "formatter": "plain",
+        }
+    },
+    "loggers": {"raincheck": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
+}

@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tests.servers.project import views
+
+urlpatterns = [
+    path("ping/", views.ping),
+    path("quick/", views.quick),
+    path("hold/", views.hold),
+    path("release/", views.release),
+    path("quick-async/", views.quick_async),
+    path("hold-async/", views.hold_async),
+    path("naps/", views.naps),
+    path("fail/", views.fail),
+]
