@@ -210,7 +210,7 @@ def test_async_view_with_run_async_false_runs_jobs_after_the_response() -> None:
     assert jobs.values() == ["a", "b"]
 
 
-def run_in_thread(target: Callable[[], None]) -> Callable[[], None]:
+def run_in_thread(target: Callable[[], object]) -> Callable[[], None]:
     """Start ``target`` in a thread; the returned function joins it and re-raises its error."""
     errors: list[BaseException] = []
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import threading
 from typing import Any
 
 import pytest
 from asgiref.sync import iscoroutinefunction
+from django.db import transaction
+from django.http import HttpRequest
+from django.test import Client, override_settings
 
 import raincheck as raincheck_module
 from raincheck import RaincheckFunction, raincheck
 from raincheck.testing import capture, wait_idle
 from tests.app import jobs
+from tests.app.views import hooks
 
 
 def greet(to: str, *, punctuation: str = "!") -> str:
@@ -60,11 +65,13 @@ def test_plain_call_propagates_exceptions() -> None:
 def test_metadata_is_preserved() -> None:
     """Name, qualified name, module, docstring and ``__wrapped__`` are the original's."""
     decorated = raincheck(greet)
-    assert decorated.__name__ == "greet"
-    assert decorated.__qualname__ == "greet"
+    # vars(): these are set at runtime by functools.update_wrapper (their static
+    # types are checked in tests/typing/api.py).
+    assert vars(decorated)["__name__"] == "greet"
+    assert vars(decorated)["__qualname__"] == "greet"
     assert decorated.__module__ == __name__
     assert decorated.__doc__ == "Say hello."
-    assert decorated.__wrapped__ is greet  # type: ignore[attr-defined]
+    assert vars(decorated)["__wrapped__"] is greet
 
 
 def test_signature_is_preserved() -> None:
@@ -121,3 +128,184 @@ def test_unknown_option_is_rejected() -> None:
         raincheck(bogus=True)  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="bogus"):
         raincheck(greet, bogus=True)  # type: ignore[call-overload]
+
+
+def test_decorating_twice_is_rejected() -> None:
+    """Decorating an already decorated function raises a TypeError naming it."""
+    with pytest.raises(TypeError, match=r"tests\.app\.jobs\.remember is already decorated"):
+        raincheck(jobs.remember)
+
+
+@pytest.mark.parametrize("option", ["on_commit", "on_success", "unique"])
+def test_options_must_be_booleans(option: str) -> None:
+    """``on_commit``, ``on_success`` and ``unique`` take True or False, nothing else."""
+    with pytest.raises(TypeError, match=f"{option} must be True or False"):
+        raincheck(**{option: 1})(greet)  # type: ignore[call-overload]
+
+
+def test_using_requires_on_commit() -> None:
+    """``using=`` without ``on_commit=True`` is a mistake and raises a TypeError."""
+    with pytest.raises(TypeError, match="using="):
+        raincheck(using="default")
+
+
+def test_options_keep_metadata_and_plain_calls() -> None:
+    """A function decorated with options is still the original function when called."""
+    decorated = raincheck(unique=True, on_success=True)(greet)
+    assert decorated("ada") == "hello ada!"
+    assert vars(decorated)["__name__"] == "greet"
+    assert inspect.signature(decorated) == inspect.signature(greet)
+
+
+# -- on_commit ----------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_waits_for_the_transaction_to_commit() -> None:
+    """Inside ``transaction.atomic`` an on_commit job is scheduled only at commit."""
+    with transaction.atomic():
+        jobs.remember_on_commit.schedule("committed")
+        with transaction.atomic():
+            jobs.remember_on_commit.schedule("savepoint")
+        wait_idle()
+        assert jobs.calls == []
+    wait_idle()
+    assert sorted(jobs.values()) == ["committed", "savepoint"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_job_is_discarded_on_rollback() -> None:
+    """A rolled-back transaction (or savepoint) discards its on_commit jobs."""
+    with transaction.atomic():
+        jobs.remember_on_commit.schedule("kept")
+        with contextlib.suppress(RuntimeError), transaction.atomic():
+            jobs.remember_on_commit.schedule("rolled back savepoint")
+            raise RuntimeError
+    with contextlib.suppress(RuntimeError), transaction.atomic():
+        jobs.remember_on_commit.schedule("rolled back")
+        raise RuntimeError
+    wait_idle()
+    assert jobs.values() == ["kept"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_outside_a_transaction_schedules_at_once() -> None:
+    """Outside a transaction an on_commit job is scheduled immediately."""
+    jobs.remember_on_commit.schedule("autocommit")
+    wait_idle()
+    assert jobs.values() == ["autocommit"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_commit_in_a_request_still_waits_for_the_response() -> None:
+    """Committed inside a view, an on_commit job still runs only after the response."""
+    seen_in_view: list[str] = []
+
+    def view(request: HttpRequest) -> None:
+        with transaction.atomic():
+            jobs.remember_on_commit.schedule("after response")
+        wait_idle()
+        seen_in_view.extend(jobs.values())
+
+    hooks["view"] = view
+    Client().get("/hook/view/")
+    wait_idle()
+    assert seen_in_view == []
+    assert jobs.values() == ["after response"]
+
+
+# -- on_success ---------------------------------------------------------------
+
+
+def test_on_success_job_runs_after_a_successful_request() -> None:
+    """An on_success job runs when its request answered below 400."""
+    Client().get("/status/200/")
+    wait_idle()
+    assert sorted(jobs.values()) == ["always 200", "on_success 200"]
+
+
+def test_on_success_job_is_skipped_when_the_view_raises() -> None:
+    """An on_success job is skipped if its request raised; plain jobs still run."""
+    hooks["view"] = lambda request: _schedule_then_fail()
+    response = Client(raise_request_exception=False).get("/hook/view/")
+    assert response.status_code == 500
+    wait_idle()
+    assert jobs.values() == ["plain"]
+
+
+def _schedule_then_fail() -> None:
+    jobs.remember_on_success.schedule("skipped")
+    jobs.remember.schedule("plain")
+    raise RuntimeError("view failed")
+
+
+@override_settings(MIDDLEWARE=["raincheck.middleware.RaincheckMiddleware"])
+@pytest.mark.parametrize("path", ["/status/", "/status-async/"])
+def test_on_success_job_is_skipped_after_an_error_status_with_the_middleware(path: str) -> None:
+    """With RaincheckMiddleware an on_success job is skipped after a 4xx or 5xx response."""
+    client = Client()
+    for status in (200, 302, 404, 500):
+        client.get(f"{path}{status}/")
+    wait_idle()
+    assert sorted(v for v in jobs.values() if v.startswith("on_success")) == [
+        "on_success 200",
+        "on_success 302",
+    ]
+    assert len([v for v in jobs.values() if v.startswith("always")]) == 4
+
+
+def test_on_success_job_outside_a_request_runs() -> None:
+    """Outside a request there is no response to fail, so an on_success job runs."""
+    jobs.remember_on_success.schedule("no request")
+    wait_idle()
+    assert jobs.values() == ["no request"]
+
+
+# -- unique -------------------------------------------------------------------
+
+
+def test_unique_job_is_scheduled_once_per_request_and_arguments() -> None:
+    """Within one request, a unique job scheduled again with equal arguments is a no-op."""
+
+    def view(request: HttpRequest) -> None:
+        for value in ["a", "b", "a", "a", "b"]:
+            jobs.remember_once.schedule(value)
+        jobs.remember_once.schedule("a", extra=1)
+        jobs.remember_once.schedule("a", extra=1)
+        jobs.remember_once.schedule("a", extra=2)
+
+    hooks["view"] = view
+    Client().get("/hook/view/")
+    wait_idle()
+    assert sorted(jobs.values()) == ["a", "a", "a", "b"]
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_unique_keeps_the_first_position() -> None:
+    """Deduplicated jobs keep the order of their first scheduling."""
+
+    def view(request: HttpRequest) -> None:
+        for value in ["x", "y", "x", "z", "y"]:
+            jobs.remember_once.schedule(value)
+
+    hooks["view"] = view
+    Client().get("/hook/view/")
+    wait_idle()
+    assert jobs.values() == ["x", "y", "z"]
+
+
+def test_unique_is_per_request() -> None:
+    """Two requests scheduling the same unique job each get it run."""
+    hooks["view"] = lambda request: jobs.remember_once.schedule("same")
+    Client().get("/hook/view/")
+    Client().get("/hook/view/")
+    wait_idle()
+    assert jobs.values() == ["same", "same"]
+
+
+def test_unique_rejects_unhashable_arguments() -> None:
+    """A unique job's arguments must be hashable; otherwise ``schedule()`` says which."""
+    with pytest.raises(TypeError, match="unhashable list"):
+        jobs.remember_once.schedule("a", extra=[1, 2])
+    with pytest.raises(TypeError, match="unhashable"):
+        jobs.remember_once.schedule("a", extra=([1],))

@@ -49,9 +49,9 @@ def in_child(child: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         data = pipe.read()
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    report: dict[str, Any] = json.loads(data)
-    assert "error" not in report, report["error"]
-    return report
+    returned: dict[str, Any] = json.loads(data)
+    assert "error" not in returned, returned["error"]
+    return returned
 
 
 @needs_fork

@@ -70,3 +70,21 @@ def held(gate: Gate, value: str) -> None:
 def remember_later(value: str) -> None:
     """Schedule ``remember(value)`` from inside a job."""
     remember.schedule(value)
+
+
+@raincheck(on_success=True)
+def remember_on_success(value: str) -> None:
+    """Like ``remember``, but skipped when the request failed."""
+    record(threading.current_thread().name, value)
+
+
+@raincheck(unique=True)
+def remember_once(value: str, *, extra: object = None) -> None:
+    """Like ``remember``, but scheduled at most once per request with equal arguments."""
+    record(threading.current_thread().name, value)
+
+
+@raincheck(on_commit=True)
+def remember_on_commit(value: str) -> None:
+    """Like ``remember``, but scheduled only when the transaction commits."""
+    record(threading.current_thread().name, value)

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from tests.app.jobs import explode, remember, remember_async
+from tests.app.jobs import explode, remember, remember_async, remember_on_success
 
 # Per-test view bodies for /hook/<name>/ and /hook-async/<name>/; cleared after
 # each test (tests/conftest.py).
@@ -32,6 +32,18 @@ def failing_view(request: HttpRequest) -> HttpResponse:
 def explode_view(request: HttpRequest) -> HttpResponse:
     explode.schedule("from a view")
     return HttpResponse("ok")
+
+
+def on_success_view(request: HttpRequest, status: int) -> HttpResponse:
+    remember_on_success.schedule(f"on_success {status}")
+    remember.schedule(f"always {status}")
+    return HttpResponse(status=status)
+
+
+async def on_success_async_view(request: HttpRequest, status: int) -> HttpResponse:
+    remember_on_success.schedule(f"on_success {status}")
+    remember.schedule(f"always {status}")
+    return HttpResponse(status=status)
 
 
 def hook_view(request: HttpRequest, name: str) -> HttpResponse:
