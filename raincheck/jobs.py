@@ -10,11 +10,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Protocol
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
+from django.dispatch import Signal
 
 from raincheck import conf, signals
 
@@ -40,21 +41,18 @@ class JobFunction(Protocol):
 Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any]]
 
 
-def job_name(job: Job) -> str:
-    return job[0].name
-
-
 def run(job: Job) -> bool:
     """Run one job; log and signal a failure instead of raising. True on success."""
     fn, args, kwargs = job
     func = fn.func
-    signals.job_started.send(sender=func, args=args, kwargs=kwargs)
+    send_robust(signals.job_started, sender=func, args=args, kwargs=kwargs)
     started = time.perf_counter()
     try:
         call(fn, args, kwargs)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
         logger.error("raincheck job %s failed", fn.name, exc_info=True)
-        signals.job_failed.send(sender=func, args=args, kwargs=kwargs, exception=exc)
+        send_robust(signals.job_failed, sender=func, args=args, kwargs=kwargs, exception=exc)
         return False
     duration = time.perf_counter() - started
     threshold = conf.get().slow_job_warning
@@ -65,14 +63,23 @@ def run(job: Job) -> bool:
             duration,
             threshold,
         )
-    signals.job_finished.send(sender=func, args=args, kwargs=kwargs, duration=duration)
+    send_robust(signals.job_finished, sender=func, args=args, kwargs=kwargs, duration=duration)
     return True
+
+
+def send_robust(signal: Signal, **kwargs: Any) -> None:
+    # A failing receiver is logged, never raised: it must not fail the job, the
+    # worker, or (for jobs run in the caller) the request's end.
+    for receiver, result in signal.send_robust(**kwargs):
+        if isinstance(result, Exception):
+            logger.error("raincheck: receiver %r of a job signal failed", receiver, exc_info=result)
 
 
 def run_in_worker(job: Job) -> bool:
     """Run a job on a pool thread, treating it like Django treats a request."""
     # Django closes broken or expired connections at request start and end;
     # pool threads never see those signals, so they do it around each job.
+    _local.keeps_loop = True  # closed by close_thread_loop() when the worker stops
     close_old_connections()
     try:
         return run(job)
@@ -92,7 +99,11 @@ def call(fn: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None
         # blocking it with sync code, or nesting a loop, is not allowed.
         _call_in_helper_thread(fn, args, kwargs)
     elif fn.is_async:
-        _thread_loop().run_until_complete(_await_job(fn.func, args, kwargs))
+        if getattr(_local, "keeps_loop", False):
+            _thread_loop().run_until_complete(_await_job(fn.func, args, kwargs))
+        else:
+            # A request thread running a job itself: nothing would close a cached loop.
+            _run_in_new_loop(_await_job(fn.func, args, kwargs))
     else:
         fn.func(*args, **kwargs)
 
@@ -122,6 +133,15 @@ def _thread_loop() -> asyncio.AbstractEventLoop:
         loop = asyncio.new_event_loop()
         _local.loop = loop
     return loop
+
+
+def _run_in_new_loop(coroutine: Coroutine[Any, Any, None]) -> None:
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
 
 
 def close_thread_loop() -> None:

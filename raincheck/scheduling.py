@@ -21,6 +21,7 @@ from raincheck.jobs import (
     close_worker_connections,
     run,
     run_in_worker,
+    send_robust,
 )
 from raincheck.pool import RaincheckExecutor
 from raincheck.stats import Counters, Stats
@@ -133,7 +134,7 @@ def _run_counted(jobs: list[Job]) -> None:
 def _report_dropped(jobs: list[Job], policy: str) -> None:
     for fn, args, kwargs in jobs:
         logger.warning("raincheck job %s dropped: the queue is full (policy %r)", fn.name, policy)
-        signals.job_dropped.send(sender=fn.func, args=args, kwargs=kwargs, reason=policy)
+        send_robust(signals.job_dropped, sender=fn.func, args=args, kwargs=kwargs, reason=policy)
 
 
 def _process_counters() -> Counters:
