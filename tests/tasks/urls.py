@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from tests.tasks import views
+
+urlpatterns = [
+    path("enqueue/", views.enqueue_view),
+    path("enqueue-failing/", views.enqueue_failing_view),
+    path("aenqueue/", views.aenqueue_view),
+    path("schedule-routed/", views.schedule_routed_view),
+    path("schedule-routed-async/", views.schedule_routed_async_view),
+]
