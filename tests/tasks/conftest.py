@@ -26,6 +26,7 @@ def _tasks_settings(settings: SettingsWrapper) -> Iterator[None]:
             "QUEUES": ["default", "emails"],
         },
         "dummy": {"BACKEND": DUMMY_BACKEND},
+        "emails_only": {"BACKEND": "raincheck.backends.RaincheckBackend", "QUEUES": ["emails"]},
     }
     settings.ROOT_URLCONF = "tests.tasks.urls"
     yield

@@ -10,4 +10,6 @@ urlpatterns = [
     path("aenqueue/", views.aenqueue_view),
     path("schedule-routed/", views.schedule_routed_view),
     path("schedule-routed-async/", views.schedule_routed_async_view),
+    path("schedule-unserialisable/", views.schedule_unserialisable_view),
+    path("schedule-then-fail/", views.schedule_then_fail_view),
 ]

@@ -55,3 +55,14 @@ def schedule_routed_view(request: HttpRequest) -> HttpResponse:
 async def schedule_routed_async_view(request: HttpRequest) -> HttpResponse:
     jobs.greet_async.schedule("grace")
     return await sync_to_async(_view_done)()
+
+
+def schedule_unserialisable_view(request: HttpRequest) -> HttpResponse:
+    jobs.greet.schedule("ada", punctuation=request)  # type: ignore[arg-type]
+    return HttpResponse("not reached")
+
+
+def schedule_then_fail_view(request: HttpRequest) -> HttpResponse:
+    jobs.greet_on_success.schedule("skipped")
+    jobs.greet.schedule("kept")
+    raise RuntimeError("view failed after scheduling")
