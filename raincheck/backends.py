@@ -112,6 +112,9 @@ __all__ = [
     "json_problem",
     "task",
     "task_backends",
+    "task_enqueued",
+    "task_finished",
+    "task_started",
 ]
 
 P = ParamSpec("P")

@@ -1,0 +1,48 @@
+"""A project whose ``@raincheck`` jobs go to django-tasks-db, for test_db_worker.py.
+
+The web server and the ``db_worker`` process both use it; ``RAINCHECK_DB_DIR``
+(set by the test) holds the SQLite database and the events file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import django
+
+DATA_DIR = Path(os.environ["RAINCHECK_DB_DIR"])
+
+SECRET_KEY = "raincheck-db-worker-tests"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
+USE_TZ = True
+INSTALLED_APPS = [
+    *([] if django.VERSION >= (6, 0) else ["django_tasks"]),
+    "django_tasks_db",
+    "raincheck",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": str(DATA_DIR / "db.sqlite3"),
+        # The web process and the worker write the same file.
+        "OPTIONS": {"timeout": 20},
+    }
+}
+ROOT_URLCONF = "tests.tasks.db_project.urls"
+MIDDLEWARE: list[str] = []
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+TASKS = {
+    "default": {"BACKEND": "raincheck.backends.RaincheckBackend"},
+    "durable": {"BACKEND": "django_tasks_db.DatabaseBackend"},
+}
+RAINCHECK_TASKS_BACKEND = "durable"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"raincheck": {"handlers": ["console"], "level": "INFO"}},
+}
