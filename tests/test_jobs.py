@@ -204,6 +204,53 @@ def test_failing_job_sends_started_but_not_finished(received: Callable[..., Rece
     assert (len(started), len(finished), len(failed)) == (1, 0, 1)
 
 
+@pytest.mark.parametrize("signal", [signals.job_started, signals.job_finished])
+def test_failing_signal_receiver_is_logged_and_spares_the_job(
+    signal: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A receiver of a job signal that raises is logged; the job still counts as succeeded."""
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signal.connect(broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="raincheck"):
+            jobs.remember.schedule("despite receiver")
+            wait_idle()
+    finally:
+        signal.disconnect(broken)
+    assert jobs.values() == ["despite receiver"]
+    assert "receiver bug" in caplog.text
+    stats = raincheck.stats()
+    assert (stats.succeeded, stats.failed) == (1, 0)
+
+
+@override_settings(RAINCHECK_RUN_ASYNC=False)
+def test_failing_receiver_never_reaches_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    """With jobs run in the request thread, a failing ``job_failed`` receiver stays out of it."""
+
+    def broken(**kwargs: Any) -> None:
+        raise RuntimeError("receiver bug")
+
+    signals.job_failed.connect(broken)
+    try:
+        with caplog.at_level(logging.ERROR, logger="raincheck"):
+            response = Client().get("/explode/")
+    finally:
+        signals.job_failed.disconnect(broken)
+    assert response.status_code == 200
+    assert "receiver bug" in caplog.text
+
+
+@override_settings(RAINCHECK_RUN_ASYNC=False)
+def test_system_exit_in_a_job_never_reaches_the_request() -> None:
+    """A job calling ``sys.exit()`` in the request thread is a failed job, not a dead server."""
+    hooks["view"] = lambda request: exit_job.schedule()
+    assert Client().get("/hook/view/").status_code == 200
+    assert raincheck.stats().failed == 1
+
+
 @override_settings(RAINCHECK_SLOW_JOB_WARNING=1e-9)
 def test_slow_job_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     """A job that takes longer than SLOW_JOB_WARNING seconds is logged at WARNING."""
