@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib.metadata
 import json
 import os
 import shlex
@@ -73,6 +74,13 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-c", LAUNCHER, module, *args]
 
 
+def _gunicorn_has_control_socket() -> bool:
+    # gunicorn 25 added a control socket, by default at one path per user, where
+    # servers started in parallel would collide; older versions lack the option.
+    major = importlib.metadata.version("gunicorn").split(".")[0]
+    return major.isdigit() and int(major) >= 25
+
+
 def gunicorn_argv(*options: str, app: str = WSGI_APP) -> Callable[[int], list[str]]:
     """The command line of a gunicorn server with ``options``, as a function of its port."""
 
@@ -81,8 +89,7 @@ def gunicorn_argv(*options: str, app: str = WSGI_APP) -> Callable[[int], list[st
             "gunicorn",
             "--bind",
             f"127.0.0.1:{port}",
-            # The default control socket is one path per user: parallel servers collide.
-            "--no-control-socket",
+            *(["--no-control-socket"] if _gunicorn_has_control_socket() else []),
             "--log-level",
             "info",
             *options,

@@ -67,8 +67,15 @@ def test_gunicorn_gthread_requests_hand_off_only_their_own_jobs(start: ServerFac
     check_isolation(server, "/hold/", "/quick/")
 
 
-def test_uvicorn_async_views_hand_off_only_their_own_jobs(start: ServerFactory) -> None:
-    """Under uvicorn with async views, a fast request's end does not run a slow request's job."""
+@pytest.mark.parametrize(
+    ("hold", "quick"),
+    [("/hold-async/", "/quick-async/"), ("/hold/", "/quick/")],
+    ids=["async-views", "sync-views"],
+)
+def test_uvicorn_requests_hand_off_only_their_own_jobs(
+    start: ServerFactory, hold: str, quick: str
+) -> None:
+    """Under uvicorn, async or sync views, a fast request's end does not run a slow one's job."""
     server = start(
         "uvicorn",
         uvicorn_argv("--workers", "1"),
@@ -76,4 +83,4 @@ def test_uvicorn_async_views_hand_off_only_their_own_jobs(start: ServerFactory) 
         # uvicorn dies on SIGTERM without exit hooks (FACTS.md §5); SIGINT drains.
         stop_signal=signal.SIGINT,
     )
-    check_isolation(server, "/hold-async/", "/quick-async/")
+    check_isolation(server, hold, quick)
