@@ -38,7 +38,7 @@ TASKS = {
     "default": {"BACKEND": "raincheck.backends.RaincheckBackend"},
     "durable": {"BACKEND": "django_tasks_db.DatabaseBackend"},
 }
-RAINCHECK_TASKS_BACKEND = "durable"
+RAINCHECK_TASKS_BACKEND: str | None = "durable"
 
 LOGGING = {
     "version": 1,

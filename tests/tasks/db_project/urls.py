@@ -9,8 +9,8 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from raincheck.backends import task_enqueued
-from tests.tasks.db_project import jobs
+from raincheck.backends import task_enqueued, task_finished
+from tests.tasks.db_project import jobs, tasks
 from tests.tasks.db_project.events import record
 
 
@@ -39,13 +39,31 @@ def results(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"rows": list(rows)})
 
 
+async def async_task(request: HttpRequest) -> HttpResponse:
+    result = await tasks.add_when_released.aenqueue(request.GET["marker"], 2, 3)
+    return MarkedResponse({"status": str(result.status)})
+
+
+async def async_job(request: HttpRequest) -> HttpResponse:
+    tasks.async_job.schedule(request.GET["name"])
+    return MarkedResponse({})
+
+
 def _enqueued(sender: Any, task_result: Any, **kwargs: Any) -> None:
     record("task enqueued")
 
 
+def _finished(sender: Any, task_result: Any, **kwargs: Any) -> None:
+    outcome = task_result.return_value if task_result.status == "SUCCESSFUL" else None
+    record(f"task finished {task_result.status} {outcome}")
+
+
 task_enqueued.connect(_enqueued, dispatch_uid="tests.tasks.db_project.enqueued")
+task_finished.connect(_finished, dispatch_uid="tests.tasks.db_project.finished")
 
 urlpatterns = [
     path("schedule/", schedule),
     path("results/", results),
+    path("async-task/", async_task),
+    path("async-job/", async_job),
 ]
