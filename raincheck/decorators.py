@@ -34,6 +34,10 @@ class RaincheckFunction(Generic[P, R]):
     func: Callable[P, R]
     name: str
     is_async: bool
+    # Set by functools.update_wrapper; declared so type checkers see them.
+    __name__: str
+    __qualname__: str
+    __wrapped__: Callable[P, R]
     on_commit = False
     using: str | None = None
     on_success = False

@@ -147,7 +147,7 @@ class RaincheckExecutor(Executor):
                 break
             self._room_waiters += 1
             try:
-                self._has_room.wait(remaining)
+                self._has_room.wait(min(remaining, threading.TIMEOUT_MAX))
             finally:
                 self._room_waiters -= 1
         return list(pending)
@@ -197,6 +197,10 @@ class RaincheckExecutor(Executor):
                         else:
                             counters.failed += 1
                         ok = None
+                    # Leave when the pool shrank (even under load) or is closed and empty.
+                    if len(self._workers) > self._max_workers:
+                        self._workers.discard(worker)
+                        return
                     while not queue:
                         if not running:
                             self._is_idle.notify_all()
@@ -270,7 +274,8 @@ class RaincheckExecutor(Executor):
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            self._is_idle.wait(remaining)
+            # An "infinite" setting (float("inf"), 1e10) is longer than wait() accepts.
+            self._is_idle.wait(None if remaining is None else min(remaining, threading.TIMEOUT_MAX))
         return True
 
     @property
@@ -304,10 +309,16 @@ class RaincheckExecutor(Executor):
         with self._lock:
             self._closed = True
             if cancel_futures:
+                # Like the stdlib: pending futures are cancelled. Jobs handed off
+                # by raincheck are not futures and still run.
+                kept = [job for job in self._queue if not isinstance(job[0], _FutureCall)]
                 for fn, _, _ in self._queue:
                     if isinstance(fn, _FutureCall):
                         fn.future.cancel()
-                self._queue.clear()
+                self.counters.dropped += len(self._queue) - len(kept)
+                self._queue.clear()  # in place: workers hold a reference to it
+                self._queue.extend(kept)
+                self._is_idle.notify_all()
             self._has_work.notify_all()
             self._has_room.notify_all()
         if wait:
