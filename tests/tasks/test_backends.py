@@ -205,8 +205,9 @@ def test_async_task_failure_is_recorded() -> None:
 
 @pytest.mark.xfail(
     django.VERSION < (6, 0),
-    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather(), "
-    "so the request's buffer set there is not seen by an async view (raincheck.buffers)",
+    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather() "
+    "(ticket #36714), and Django's AsyncClient, unlike its ASGI handler, gives a request no "
+    "ThreadSensitiveContext through which raincheck.buffers could find the buffer set there",
     strict=True,
 )
 def test_aenqueue_from_an_async_view_runs_after_the_response(

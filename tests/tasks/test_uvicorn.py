@@ -70,9 +70,9 @@ def _has(tmp_path: Path, prefix: str) -> bool:
 
 @pytest.mark.xfail(
     django.VERSION < (6, 0),
-    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather(), "
-    "so an async view does not see its request's buffer and its job may start before the "
-    "response is complete (raincheck.buffers); a race, hence not strict",
+    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather() "
+    "(ticket #36714): until raincheck.buffers finds the buffer another way, an async view's "
+    "job may start before its response is complete; a race, hence not strict",
     strict=False,
 )
 def test_async_task_and_async_job_run_to_completion_under_uvicorn(
