@@ -31,7 +31,7 @@ from django.utils.crypto import get_random_string
 from typing_extensions import ParamSpec
 
 from raincheck import signals as raincheck_signals
-from raincheck.buffers import current_buffer
+from raincheck.buffers import request_buffer
 from raincheck.jobs import Job
 from raincheck.scheduling import hand_off, schedule_slow
 
@@ -170,7 +170,7 @@ class RaincheckBackend(BaseTaskBackend):
         task_enqueued.send(type(self), task_result=result)
 
         job: Job = (TaskJob(task), (result, type(self)), {})
-        buffer = current_buffer.get()
+        buffer = request_buffer()
         routed = schedule_slow(job, to_tasks_backend=False)  # capture(), IMMEDIATE
         if routed is None:
             return result

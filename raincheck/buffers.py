@@ -2,18 +2,29 @@
 
 The buffer lives in a ``ContextVar``, which each thread, greenlet and asyncio
 task sees separately, so one request's end can only ever hand off its own jobs.
-Under ASGI, Django runs ``request_started`` and ``request_finished`` through
-asgiref, which copies context variables back to the request's task, so the
-buffer set at the start is the one found at the end.
+
+Under ASGI the variable is not always enough. Django 5.0-6.0 send
+``request_started`` to sync receivers inside ``asyncio.gather``, i.e. in a copy
+of the request's context, so a variable set there is lost (Django ticket
+#36714). Every ASGI request does run inside its own asgiref
+``ThreadSensitiveContext``, which all its copies share; the buffer is also
+registered under that object, and found through it when the variable is empty.
+If the request then ends without ``request_finished`` (a client that went away,
+on Django < 6.1), the buffer is handed off once that object is collected, rather
+than lost with it.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import weakref
+from collections import deque
 from contextvars import ContextVar
 from typing import Any, Final
 
+from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.core.signals import got_request_exception, request_finished, request_started
 
 from raincheck.jobs import Job
@@ -25,10 +36,11 @@ logger = logging.getLogger("raincheck")
 class Buffer(list[Job]):
     """One request's jobs, plus what ``on_success`` and ``unique`` need to know."""
 
-    __slots__ = ("failed", "seen", "status")
+    __slots__ = ("closed", "failed", "seen", "status")
 
     def __init__(self) -> None:
         super().__init__()
+        self.closed = False
         self.failed = False
         self.status: int | None = None
         self.seen: set[object] | None = None
@@ -50,6 +62,28 @@ current_buffer: Final[ContextVar[Buffer | None]] = ContextVar(
     "raincheck_request_buffer", default=None
 )
 
+# asgiref's per-request context under Django's ASGI handler (None under WSGI).
+_asgi_request: Final = SyncToAsync.thread_sensitive_context
+_by_asgi_request: weakref.WeakKeyDictionary[ThreadSensitiveContext, Buffer] = (
+    weakref.WeakKeyDictionary()
+)
+# Buffers of ASGI requests collected without request_finished. A finalizer only
+# queues them: it may run inside any allocation, even one made under the pool's
+# lock, so handing off from there could deadlock.
+_orphans: deque[Buffer] = deque()
+
+
+def find_buffer() -> Buffer | None:
+    """The current ASGI request's buffer, when the context variable lost it."""
+    request = _asgi_request.get(None)
+    return None if request is None else _by_asgi_request.get(request)
+
+
+def request_buffer() -> Buffer | None:
+    """The buffer of the request this code runs in, or None outside a request."""
+    buffer = current_buffer.get()
+    return find_buffer() if buffer is None else buffer
+
 
 def open_buffer(**kwargs: Any) -> None:
     stale = current_buffer.get()
@@ -61,14 +95,31 @@ def open_buffer(**kwargs: Any) -> None:
             len(stale),
         )
         close_buffer()
-    current_buffer.set(Buffer())
+    hand_off_orphans()
+    buffer = Buffer()
+    current_buffer.set(buffer)
+    request = _asgi_request.get(None)
+    if request is not None:
+        _by_asgi_request[request] = buffer
+        weakref.finalize(request, _orphaned, buffer)
 
 
 def close_buffer(**kwargs: Any) -> None:
     buffer = current_buffer.get()
     if buffer is None:
-        return
-    current_buffer.set(None)
+        buffer = find_buffer()
+        if buffer is None:
+            return
+    else:
+        current_buffer.set(None)
+    request = _asgi_request.get(None)
+    if request is not None:
+        _by_asgi_request.pop(request, None)
+    _hand_off_buffer(buffer)
+
+
+def _hand_off_buffer(buffer: Buffer) -> None:
+    buffer.closed = True
     if not buffer:
         return
     if buffer.succeeded():
@@ -96,6 +147,23 @@ def note_status(status: int) -> None:
         buffer.status = status
 
 
+def _orphaned(buffer: Buffer) -> None:
+    if not buffer.closed:
+        buffer.failed = True  # its response never completed: skip on_success jobs
+        _orphans.append(buffer)
+
+
+def hand_off_orphans() -> None:
+    while _orphans:
+        buffer = _orphans.popleft()
+        logger.warning(
+            "raincheck: handing off %d job(s) of an ASGI request that ended without "
+            "request_finished (the client went away)",
+            len(buffer),
+        )
+        _hand_off_buffer(buffer)
+
+
 def _empty_in_child() -> None:
     # A process forked in the middle of a request must not run its parent's jobs.
     current_buffer.set(None)
@@ -105,3 +173,5 @@ request_started.connect(open_buffer, dispatch_uid="raincheck.open_buffer")
 request_finished.connect(close_buffer, dispatch_uid="raincheck.close_buffer")
 got_request_exception.connect(note_failure, dispatch_uid="raincheck.note_failure")
 os.register_at_fork(after_in_child=_empty_in_child)
+# Registered after raincheck.scheduling's exit drain, so it runs before it.
+atexit.register(hand_off_orphans)

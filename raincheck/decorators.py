@@ -11,7 +11,7 @@ from asgiref.sync import markcoroutinefunction
 from django.db import transaction
 from typing_extensions import ParamSpec
 
-from raincheck.buffers import Buffer, current_buffer
+from raincheck.buffers import Buffer, current_buffer, find_buffer, request_buffer
 from raincheck.jobs import Job
 from raincheck.scheduling import hand_off, route, schedule_slow
 
@@ -61,6 +61,8 @@ class RaincheckFunction(Generic[P, R]):
         """
         # The hot path, kept flat: one flag, one context-variable read, one append.
         buffer = _current_buffer()
+        if buffer is None:
+            buffer = find_buffer()
         if route.slow:
             _enqueue_slow((self, args, kwargs), buffer, None)
         elif buffer is None:
@@ -107,7 +109,7 @@ class ConditionalFunction(RaincheckFunction[P, R]):
             self._enqueue(args, kwargs, key)
 
     def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: object) -> None:
-        _enqueue_slow((self, args, kwargs), _current_buffer(), key)
+        _enqueue_slow((self, args, kwargs), request_buffer(), key)
 
     def _unique_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
         for position, value in enumerate(args):
