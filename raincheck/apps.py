@@ -16,10 +16,12 @@ class RaincheckConfig(AppConfig):
         from raincheck import conf, servers
         from raincheck.checks import check_on_success_middleware, check_runtime, check_settings
         from raincheck.scheduling import drain_for_exit
+        from raincheck.tasks_routing import check_tasks_backend
 
         checks.register(check_settings)
         checks.register(check_runtime)
         checks.register(check_on_success_middleware)
+        checks.register(check_tasks_backend)
         servers.attach_uwsgi_exit_hook(drain_for_exit)
         # ready() runs while the server imports the app: after gunicorn and
         # uvicorn have installed their own SIGTERM handlers, which ours chains to.

@@ -7,7 +7,6 @@ import importlib.util
 from collections.abc import Iterator
 from pathlib import Path
 
-import django
 import pytest
 
 pytestmark = pytest.mark.server
@@ -68,13 +67,6 @@ def _has(tmp_path: Path, prefix: str) -> bool:
     return any(event.startswith(prefix) for event in read_events(tmp_path))
 
 
-@pytest.mark.xfail(
-    django.VERSION < (6, 0),
-    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather() "
-    "(ticket #36714): until raincheck.buffers finds the buffer another way, an async view's "
-    "job may start before its response is complete; a race, hence not strict",
-    strict=False,
-)
 def test_async_task_and_async_job_run_to_completion_under_uvicorn(
     uvicorn: tuple[Process, int], tmp_path: Path
 ) -> None:
