@@ -1,0 +1,262 @@
+"""The version matrix: every supported Python x Django pair, one nox session each.
+
+Run it with ``make matrix`` (which also prints the summary at the end), or with
+``nox`` from an environment that has the ``matrix`` dependency group.
+
+* Interpreters: ``python3.X`` on ``PATH``, or the newest ``3.X.*`` under
+  ``$PYENV_ROOT/versions`` (``~/.pyenv`` by default); the pyenv ones are put on
+  ``PATH`` here, so no shell setup is needed. A pair whose interpreter is missing
+  is *skipped* with the reason, also on CI (nox would fail it there by default).
+* Each session installs raincheck (editable), the ``test`` dependency group and
+  ``django~=X.Y.0``, then runs the whole suite, server tests included
+  (``python -m pytest``). Anything after ``--`` goes to pytest:
+  ``make matrix NOX_ARGS='-- -m "not server"'`` leaves the servers out.
+* Sessions run in parallel, one more than there are cores (``-j N`` overrides),
+  and reuse their virtualenvs: ``pip install`` is skipped while
+  pyproject.toml has not changed.
+* A pytest run that takes over ``$RAINCHECK_MATRIX_TIMEOUT`` seconds (180) is
+  stopped, so a hung test cannot hang CI.
+
+``python noxfile.py summary REPORT [SECONDS]`` prints the table that ``make matrix``
+shows from nox's ``--report`` JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shlex
+import shutil
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import nox
+from nox.command import CommandFailed
+
+ROOT = Path(__file__).resolve().parent
+RESULTS = ROOT / ".nox" / "_results"
+
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# Django release -> the Pythons it supports (Django's own compatibility table).
+DJANGOS: dict[str, tuple[str, ...]] = {
+    "4.2": ("3.10", "3.11", "3.12"),
+    "5.2": ("3.10", "3.11", "3.12", "3.13"),
+    "6.1": ("3.12", "3.13"),
+}
+PAIRS = [(py, dj) for py in PYTHONS for dj in DJANGOS if py in DJANGOS[dj]]
+
+# A hung test must not hang CI: each pytest run gets this many seconds, then
+# SIGINT (pytest prints where it was). A test running for a minute already dumps
+# every thread's stack (pytest's faulthandler_timeout) to show a deadlock.
+PYTEST_TIMEOUT = int(os.environ.get("RAINCHECK_MATRIX_TIMEOUT", "180"))
+HANG_DUMP_ARGS = ("-o", "faulthandler_timeout=60")
+PYTEST_NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
+TIMEOUT_EXPIRED = 124  # coreutils timeout
+
+
+def _pyenv_root() -> Path:
+    return Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+
+
+def _pyenv_python(minor: str) -> Path | None:
+    """The newest plain CPython ``minor.N`` build under pyenv, if any."""
+    builds = []
+    for exe in _pyenv_root().glob(f"versions/{minor}.*/bin/python{minor}"):
+        patch = re.fullmatch(rf"{re.escape(minor)}\.(\d+)", exe.parent.parent.name)
+        if patch and os.access(exe, os.X_OK):
+            builds.append((int(patch.group(1)), exe))
+    return max(builds)[1] if builds else None
+
+
+def _find_pythons() -> dict[str, str | None]:
+    """Map each minor version to its interpreter, putting pyenv builds on PATH.
+
+    pyenv's *shims* directory is usually on PATH too, but its ``python3.X``
+    shims only work for the selected pyenv version; the real ``bin`` directory
+    placed in front of them always works.
+    """
+    path = os.environ.get("PATH", "").split(os.pathsep)
+    found: dict[str, str | None] = {}
+    for minor in PYTHONS:
+        build = _pyenv_python(minor)
+        if build is not None and str(build.parent) not in path:
+            path.insert(0, str(build.parent))
+        os.environ["PATH"] = os.pathsep.join(path)
+        found[minor] = shutil.which(f"python{minor}")
+    return found
+
+
+INTERPRETERS = _find_pythons()
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+# Never fetch interpreters from the internet: a missing one means a skipped pair.
+nox.options.download_python = "never"
+# nox turns missing interpreters into failures when $CI is set; here they are
+# skipped (and listed in the summary) wherever the matrix runs.
+nox.options.error_on_missing_interpreters = False
+# Sessions wait on pip and on the test servers much of the time: one more than
+# the cores (3 on a 2-core CI machine: 41 s instead of 59 s with 2, 92 s with 1).
+nox.options.parallel = (os.cpu_count() or 1) + 1
+
+
+def _results_file(python: str, django: str) -> Path:
+    return RESULTS / f"py{python}-django{django}.xml"
+
+
+@nox.session(allow_parallel=True)
+@nox.parametrize(
+    ("python", "django"),
+    PAIRS,
+    ids=[f"{py}-django{dj}" for py, dj in PAIRS],
+)
+def tests(session: nox.Session, django: str) -> None:
+    """pip install -e . with the test group and this Django release, then run pytest."""
+    python = str(session.python)
+    junit = _results_file(python, django)
+    junit.parent.mkdir(parents=True, exist_ok=True)
+    for stale in (junit, junit.with_suffix(".json")):
+        stale.unlink(missing_ok=True)
+
+    _install(session, django)
+    pytest_args = list(session.posargs)
+    junit.with_suffix(".json").write_text(json.dumps({"pytest_args": pytest_args}))
+    limit = []
+    if shutil.which("timeout"):  # coreutils
+        limit = ["timeout", "--signal=INT", "--kill-after=20", str(PYTEST_TIMEOUT)]
+    try:
+        session.run(
+            *limit,
+            "python",
+            "-m",
+            "pytest",
+            f"--junitxml={junit}",
+            *HANG_DUMP_ARGS,
+            *pytest_args,
+            external=True,
+        )
+    except CommandFailed as exc:
+        if exc.return_code == PYTEST_NO_TESTS:
+            session.error("pytest ran no tests (exit code 5: none collected, or all deselected)")
+        if exc.return_code == TIMEOUT_EXPIRED:
+            session.error(f"pytest stopped after {PYTEST_TIMEOUT} s: a test hangs (see above)")
+        raise
+
+
+def _install(session: nox.Session, django: str) -> None:
+    """pip install raincheck, its test group and Django, unless a reused venv has them."""
+    pyproject_file = ROOT / "pyproject.toml"
+    requirements = [
+        "-e",
+        ".",
+        *nox.project.dependency_groups(nox.project.load_toml(pyproject_file), "test"),
+        f"django~={django}.0",
+    ]
+    digest = hashlib.sha256(pyproject_file.read_bytes())
+    digest.update(shlex.join(requirements).encode())
+    stamp = Path(session.virtualenv.location) / ".raincheck-installed"
+    if stamp.is_file() and stamp.read_text() == digest.hexdigest():
+        session.log("Reused virtualenv is up to date with pyproject.toml: no pip install")
+        return
+    session.env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    session.install(*requirements)
+    stamp.write_text(digest.hexdigest())
+
+
+# --- summary (``python noxfile.py summary REPORT``, run by ``make matrix``) ---
+
+
+def _junit_counts(path: Path) -> dict[str, int]:
+    """Totals of a pytest JUnit XML file: tests, failures, errors, skipped."""
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return {}
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    keys = ("tests", "failures", "errors", "skipped")
+    return {key: sum(int(s.get(key, "0")) for s in suites) for key in keys}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+
+
+def _describe_tests(counts: dict[str, int]) -> str:
+    if not counts:
+        return "pytest did not finish"
+    if not counts["tests"]:
+        return "no tests ran"
+    passed = counts["tests"] - counts["failures"] - counts["errors"] - counts["skipped"]
+    parts = [f"{passed} tests passed"]
+    labels = {"failures": "failed", "errors": "errors", "skipped": "skipped/xfailed"}
+    parts += [f"{counts[key]} {label}" for key, label in labels.items() if counts[key]]
+    return ", ".join(parts)
+
+
+def _pair(entry: dict[str, Any]) -> tuple[str, str]:
+    """(python, django) of a session in nox's report, from its ``3.X-djangoY.Z`` id."""
+    for signature in entry.get("signatures") or ():
+        if match := re.search(r"\((\d+\.\d+)-django(\d+\.\d+)\)", signature):
+            return match.group(1), match.group(2)
+    return "?", str((entry.get("args") or {}).get("django", "?"))
+
+
+def _pytest_args(python: str, django: str) -> str | None:
+    try:
+        data = json.loads(_results_file(python, django).with_suffix(".json").read_text())
+    except (OSError, ValueError):
+        return None
+    return shlex.join(data["pytest_args"])
+
+
+def summary(report_path: Path, wall_seconds: float | None = None) -> int:
+    """Print which pairs ran, passed, failed or were skipped; return nox's exit code."""
+    try:
+        report: dict[str, Any] = json.loads(report_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        print(f"matrix summary: no nox report ({exc})")
+        return 1
+    lines: list[str] = []
+    skipped: list[str] = []
+    used_args: set[str] = set()
+    tally = {"ok": 0, "failing": 0, "skipped": 0}
+    for entry in report["sessions"]:
+        python, django = _pair(entry)
+        pair = f"Python {python} x Django {django}"
+        status = {"success": "ok", "skipped": "skipped"}.get(entry["result"], "failing")
+        tally[status] += 1
+        if status == "skipped":
+            skipped.append(f"  {pair}: {entry.get('reason') or 'skipped'}")
+            continue
+        tests = entry.get("reason") or _describe_tests(_junit_counts(_results_file(python, django)))
+        took = _duration(float(entry.get("duration") or 0))
+        lines.append(f"  {pair:<26} {status.upper():<8} {took:>12}   {tests}")
+        if (pytest_args := _pytest_args(python, django)) is not None:
+            used_args.add(pytest_args)
+
+    rule = "=" * 78
+    print(f"\n{rule}\nVersion matrix summary\n{rule}")
+    print(f"  {'pair':<26} {'result':<8} {'time':>12}   pytest")
+    print("\n".join(lines) if lines else "  (no pair ran)")
+    if skipped:
+        print(f"Skipped, as no python3.X was found on PATH or in {_pyenv_root()}/versions:")
+        print("\n".join(skipped))
+    for pytest_args in sorted(used_args):
+        print(f"pytest arguments: {pytest_args or 'none (the whole suite, server tests included)'}")
+    took = "" if wall_seconds is None else f" in {_duration(wall_seconds)}"
+    print(
+        f"matrix: {len(lines)} of {len(report['sessions'])} pairs ran{took}:"
+        f" {tally['ok']} ok, {tally['failing']} failing, {tally['skipped']} skipped"
+    )
+    print(rule)
+    return 0 if report.get("result") else 1
+
+
+if __name__ == "__main__":
+    if len(sys.argv) not in {3, 4} or sys.argv[1] != "summary":
+        sys.exit(f"usage: {sys.argv[0]} summary NOX_REPORT.json [WALL_SECONDS]")
+    sys.exit(summary(Path(sys.argv[2]), float(sys.argv[3]) if sys.argv[3:] else None))
