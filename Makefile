@@ -51,8 +51,11 @@ matrix: $(VENVS)/matrix/.installed
 	  $(VENVS)/matrix/bin/python noxfile.py summary $(MATRIX_REPORT) $$(($$(date +%s) - start)); \
 	fi; exit $$status
 
+# Every benchmark, side by side with the peers, into benchmarks/results.json, then
+# docs/benchmarks.rst's tables and chart (about 10 minutes; the HTTP part needs wrk).
+# BENCH_ARGS='--only micro,scaling' re-measures some parts; see benchmarks/run.py.
 bench: $(VENVS)/bench/.installed
-	$(VENVS)/bench/bin/python -m pytest benchmarks $(PYTEST_ARGS)
+	$(VENVS)/bench/bin/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENVS) .nox docs/_build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,39 @@
+"""The jobs every peer runs. Module-level functions: Django's Tasks framework
+only takes those."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+# Every finished job appends here (list.append is atomic), which is how peers
+# without a wait_idle() tell that a burst has run to the end.
+DONE: list[int] = []
+# Threads alive while each job ran: the peak is the burst's peak thread count.
+THREADS_SEEN: list[int] = []
+
+
+def trivial(i: int) -> None:
+    """The cheapest job there is: what is left is the peer's own cost."""
+    DONE.append(i)
+
+
+def counting(i: int) -> None:
+    """``trivial``, also noting how many threads are alive (an untimed round only)."""
+    THREADS_SEEN.append(threading.active_count())
+    DONE.append(i)
+
+
+def io_5ms(i: int) -> None:
+    """5 ms of I/O: an e-mail, a webhook, a cache refill."""
+    time.sleep(0.005)
+
+
+def io_1ms(i: int) -> None:
+    time.sleep(0.001)
+    DONE.append(i)
+
+
+def io_with_payload(i: int, payload: bytes) -> None:
+    """0.1 ms of I/O carrying 1 KiB, so that queued jobs show in memory."""
+    time.sleep(0.0001)

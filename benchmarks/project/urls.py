@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from benchmarks.project import views
+
+urlpatterns = [
+    path("none/", views.no_jobs),
+    path("scheduled/", views.scheduled),
+    path("inline/", views.inline),
+]

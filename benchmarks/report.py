@@ -1,0 +1,600 @@
+"""Render benchmarks/results.json into docs/benchmarks.rst and docs/_static/benchmarks.png.
+
+``python -m benchmarks.report`` (also run at the end of ``make bench``). In the
+page, every region between ``.. BEGIN GENERATED: name`` and ``.. END GENERATED:
+name`` is rewritten; the prose around them is not. Every figure is the median
+of the passes, each pass's figure being pytest-benchmark's median of its rounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+REPO: Final = Path(__file__).resolve().parent.parent
+RESULTS: Final = REPO / "benchmarks" / "results.json"
+PAGE: Final = REPO / "docs" / "benchmarks.rst"
+CHART: Final = REPO / "docs" / "_static" / "benchmarks.png"
+
+PEER_LABELS: Final = {
+    "raincheck": "raincheck",
+    "dj_raincheck": "dj-raincheck 0.5.0",
+    "tasks_immediate": "django.tasks ImmediateBackend",
+    "thread_per_job": "one thread per job",
+    "executor_submit": "ThreadPoolExecutor.submit per job",
+}
+HTTP_LABELS: Final = {
+    "none": "no jobs",
+    "raincheck": "raincheck (default pool)",
+    "raincheck_32": "raincheck, RAINCHECK_MAX_WORKERS = 32",
+    "dj_raincheck": "dj-raincheck 0.5.0",
+    "inline": "jobs run inline in the view",
+}
+HANDOFF_SIZES: Final = (0, 1, 10, 100, 1000)
+X: Final = "\u00d7"  # the multiplication sign
+
+Results = dict[str, Any]
+
+
+# -- figures -------------------------------------------------------------------
+
+
+def median_of(entries: Sequence[dict[str, Any]], key: str = "median_s") -> float:
+    return statistics.median(float(entry[key]) for entry in entries)
+
+
+def micro(results: Results, peer: str, test: str, key: str = "median_s") -> float | None:
+    entries = results.get("micro", {}).get(peer, {}).get(test)
+    return median_of(entries, key) if entries else None
+
+
+def burst_rate(results: Results, peer: str) -> float | None:
+    seconds = micro(results, peer, "test_burst")
+    jobs = micro(results, peer, "test_burst", "jobs")
+    return None if seconds is None or jobs is None else jobs / seconds
+
+
+def growth_kib(entry: dict[str, Any]) -> float:
+    """How far peak resident memory rose above where it was before."""
+    return float(entry["peak_rss_kib"]) - float(entry["rss_before_kib"])
+
+
+def http(results: Results, server: str, load: str, scenario: str, key: str) -> float | None:
+    entries = results.get("http", {}).get(server, {}).get(load, {}).get(scenario)
+    return median_of(entries, key) if entries else None
+
+
+# -- formatting ----------------------------------------------------------------
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if value >= scale:
+            return f"{_digits(value / scale)} {unit}"
+    return f"{value / 1e-6:.3f} µs"
+
+
+def _digits(value: float) -> str:
+    return f"{value:.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def mib(kib: float | None) -> str:
+    return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
+
+
+def ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}{X}" if value < 10 else f"{value:.0f}{X}"
+
+
+def divide(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]], widths: str = "") -> str:
+    lines = [".. list-table::", "   :header-rows: 1"]
+    if widths:
+        lines.append(f"   :widths: {widths}")
+    lines.append("")
+    for row in [header, *rows]:
+        lines.append(f"   * - {row[0]}")
+        lines.extend(f"     - {cell}" for cell in row[1:])
+    return "\n".join(lines)
+
+
+# -- targets -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    what: str
+    measured: str
+    goal: str
+    passed: bool | None
+
+    @property
+    def verdict(self) -> str:
+        return "n/a" if self.passed is None else "pass" if self.passed else "**miss**"
+
+
+def _at_least(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value >= goal
+
+
+def _at_most(value: float | None, goal: float) -> bool | None:
+    return None if value is None else value <= goal
+
+
+def targets(results: Results) -> list[Target]:
+    found: list[Target] = []
+    rc_schedule = micro(results, "raincheck", "test_schedule")
+    dj_schedule = micro(results, "dj_raincheck", "test_schedule")
+    bare = micro(results, "raincheck", "test_bare_call")
+    faster = divide(dj_schedule, rc_schedule)
+    found.append(
+        Target(
+            "``schedule()`` vs dj-raincheck's",
+            f"{seconds(rc_schedule)} vs {seconds(dj_schedule)}: {ratio(faster)} faster",
+            f"≥ 10{X} faster",
+            _at_least(faster, 10),
+        )
+    )
+    slower = divide(rc_schedule, bare)
+    found.append(
+        Target(
+            "``schedule()`` vs a bare call appending to a list",
+            f"{seconds(rc_schedule)} vs {seconds(bare)}: {ratio(slower)}",
+            f"within 3{X}",
+            _at_most(slower, 3),
+        )
+    )
+    rc_10 = micro(results, "raincheck", "test_handoff[10]")
+    dj_10 = micro(results, "dj_raincheck", "test_handoff[10]")
+    cheaper = divide(dj_10, rc_10)
+    found.append(
+        Target(
+            "Hand-off of a 10-job request vs dj-raincheck's",
+            f"{seconds(rc_10)} vs {seconds(dj_10)}: {ratio(cheaper)} cheaper",
+            f"≥ 30{X} cheaper",
+            _at_least(cheaper, 30),
+        )
+    )
+    rc_1 = micro(results, "raincheck", "test_handoff[1]")
+    rc_100 = micro(results, "raincheck", "test_handoff[100]")
+    growth = divide(rc_100, rc_1)
+    found.append(
+        Target(
+            "Hand-off independent of job count (1 → 100 jobs)",
+            f"{seconds(rc_1)} → {seconds(rc_100)}: {ratio(growth)}",
+            f"≤ 2{X} for 100{X} the jobs",
+            _at_most(growth, 2),
+        )
+    )
+    rc_burst = burst_rate(results, "raincheck")
+    for peer, goal in (("dj_raincheck", 30.0), ("executor_submit", 3.0)):
+        other = burst_rate(results, peer)
+        times = divide(rc_burst, other)
+        found.append(
+            Target(
+                f"10,000-job burst vs {PEER_LABELS[peer]}",
+                f"{count(rc_burst)} vs {count(other)} jobs/s: {ratio(times)}",
+                f"≥ {goal:.0f}{X}",
+                _at_least(times, goal),
+            )
+        )
+    threads = micro(results, "raincheck", "test_burst", "peak_threads")
+    workers = micro(results, "raincheck", "test_burst", "max_workers")
+    found.append(
+        Target(
+            "Peak threads during the burst",
+            f"{count(threads)} (RAINCHECK_MAX_WORKERS = {count(workers)})",
+            "≤ RAINCHECK_MAX_WORKERS + 2",
+            None if threads is None or workers is None else threads <= workers + 2,
+        )
+    )
+    for server in ("gunicorn", "uvicorn"):
+        for load in ("paced", "saturated"):
+            found.extend(_http_targets(results, server, load))
+    overload = results.get("overload", {})
+    if overload:
+        bounded = [overload[case] for case in overload if case != "unbounded"]
+        worst = max(growth_kib(entry) for entry in bounded)
+        unbounded = overload.get("unbounded")
+        free = "" if unbounded is None else f" (unbounded queue: +{mib(growth_kib(unbounded))})"
+        found.append(
+            Target(
+                "Memory, 100,000 jobs offered with RAINCHECK_MAX_QUEUE = 1000",
+                f"peak growth at most +{mib(worst)} over all four policies{free}",
+                "bounded; exact counts below",
+                all(
+                    entry["succeeded"] + entry["failed"] + entry["dropped"] == entry["scheduled"]
+                    for entry in bounded
+                ),
+            )
+        )
+    return found
+
+
+def _http_targets(results: Results, server: str, load: str) -> list[Target]:
+    def get(scenario: str, key: str) -> float | None:
+        return http(results, server, load, scenario, key)
+
+    none_rps, rc_rps = get("none", "rps"), get("raincheck", "rps")
+    none_p99, rc_p99 = get("none", "p99_s"), get("raincheck", "p99_s")
+    if none_rps is None:
+        return []
+    rps_ratio = divide(rc_rps, none_rps)
+    p99_ratio = divide(rc_p99, none_p99)
+    found = [
+        Target(
+            f"HTTP, {server}, {load}: requests/s vs no jobs",
+            f"{count(rc_rps)} vs {count(none_rps)}: {ratio(rps_ratio)}",
+            f"≥ 0.9{X}",
+            _at_least(rps_ratio, 0.9),
+        ),
+        Target(
+            f"HTTP, {server}, {load}: p99 latency vs no jobs",
+            f"{seconds(rc_p99)} vs {seconds(none_p99)}: {ratio(p99_ratio)}",
+            f"≤ 1.25{X}",
+            _at_most(p99_ratio, 1.25),
+        ),
+    ]
+    # Paced load is the same for every row, so latency tells them apart;
+    # saturated load shows how many requests each gets through.
+    key, better = ("p99_s", min) if load == "paced" else ("rps", max)
+    for rival in ("dj_raincheck", "inline"):
+        ours, theirs = get("raincheck", key), get(rival, key)
+        show: Callable[[float | None], str] = seconds if key == "p99_s" else count
+        found.append(
+            Target(
+                f"HTTP, {server}, {load}: ahead of {HTTP_LABELS[rival]}",
+                f"{'p99' if key == 'p99_s' else 'requests/s'} {show(ours)} vs {show(theirs)}",
+                "lower p99" if key == "p99_s" else "more requests/s",
+                None if ours is None or theirs is None else better(ours, theirs) == ours,
+            )
+        )
+    return found
+
+
+# -- page regions --------------------------------------------------------------
+
+
+def region_machine(results: Results) -> str:
+    machine, run = results["machine"], results["run"]
+    packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items())
+    load = run["load_average_before"], run["load_average_after"]
+    passes = (
+        f"{run['passes']} of the micro benchmarks, {run['http_passes']} of the HTTP ones "
+        f"({run['http_seconds']} s per load)"
+    )
+    return "\n".join(
+        [
+            f"- Machine: {machine['cpus']} CPUs ({machine['cpu_model']}), {machine['platform']}",
+            f"- ``python -VV``: {machine['python']}",
+            f"- Packages: {packages}; load generator: {machine['wrk']}",
+            (
+                f"- raincheck commit {machine['commit']}; started {run['started']}, "
+                f"took {run['duration_s']:.0f} s"
+            ),
+            (
+                f"- Passes: {passes}; load average before and after: "
+                f"{' '.join(map(str, load[0]))} / {' '.join(map(str, load[1]))}"
+            ),
+        ]
+    )
+
+
+def region_targets(results: Results) -> str:
+    rows = [(t.what, t.measured, t.goal, t.verdict) for t in targets(results)]
+    return table(("Target", "Measured", "Goal", "Result"), rows, "30 40 15 10")
+
+
+def region_micro(results: Results) -> str:
+    rows = []
+    for peer, label in PEER_LABELS.items():
+        before = micro(results, peer, "test_burst", "rss_before_kib")
+        peak = micro(results, peer, "test_burst", "peak_rss_kib")
+        inline = micro(results, peer, "test_inline")
+        rows.append(
+            (
+                label,
+                seconds(micro(results, peer, "test_schedule")),
+                seconds(micro(results, peer, "test_handoff[10]")),
+                count(burst_rate(results, peer)),
+                count(micro(results, peer, "test_burst", "peak_threads")),
+                "n/a" if before is None or peak is None else f"+{mib(peak - before)}",
+                "n/a" if inline is None else seconds(inline),
+            )
+        )
+    bare = micro(results, "raincheck", "test_bare_call")
+    rows.append(("bare call appending to a list", seconds(bare), "", "", "", "", ""))
+    header = (
+        "Peer",
+        "``schedule()``",
+        "Hand-off, 10 jobs",
+        "Burst, jobs/s",
+        "Peak threads",
+        "Peak RSS growth",
+        "Inline, per job",
+    )
+    return table(header, rows)
+
+
+def region_handoff(results: Results) -> str:
+    rows = [
+        (label, *(seconds(micro(results, peer, f"test_handoff[{n}]")) for n in HANDOFF_SIZES))
+        for peer, label in PEER_LABELS.items()
+    ]
+    return table(("Peer", *(f"{n:,} jobs" for n in HANDOFF_SIZES)), rows)
+
+
+def region_scaling(results: Results) -> str:
+    scaling = results.get("scaling", {})
+
+    def rate(test: str) -> str:
+        entry = scaling.get(test)
+        return "n/a" if entry is None else count(entry["jobs"] / entry["median_s"])
+
+    def time_of(test: str) -> str:
+        entry = scaling.get(test)
+        return "n/a" if entry is None else seconds(entry["median_s"])
+
+    sizes = [
+        (
+            f"{size:,}",
+            seconds(micro(results, "raincheck", f"test_handoff[{size}]")),
+            rate(f"test_throughput_by_request_size[{size}]"),
+        )
+        for size in (1, 10, 100, 1000)
+    ]
+    workers = [
+        (
+            str(n),
+            time_of(f"test_handoff_by_workers[{n}]"),
+            rate(f"test_burst_by_workers[{n}]"),
+            rate(f"test_io_burst_by_workers[{n}]"),
+        )
+        for n in (1, 2, 4, 8, 16, 32)
+    ]
+    return "\n\n".join(
+        [
+            "By jobs per request (10,000 jobs in all for the throughput):",
+            table(("Jobs per request", "Hand-off", "Throughput, jobs/s"), sizes),
+            "By ``RAINCHECK_MAX_WORKERS``:",
+            table(
+                (
+                    "Workers",
+                    "Hand-off, 10 jobs",
+                    "Trivial jobs, jobs/s",
+                    "Jobs of 1 ms I/O, jobs/s",
+                ),
+                workers,
+            ),
+        ]
+    )
+
+
+def region_overload(results: Results) -> str:
+    rows = []
+    for case, entry in results.get("overload", {}).items():
+        label = "unbounded queue (block)" if case == "unbounded" else f"``{case}``"
+        rows.append(
+            (
+                label,
+                seconds(entry["handoff_p50_s"]),
+                seconds(entry["handoff_p99_s"]),
+                seconds(entry["handoff_max_s"]),
+                f"+{mib(growth_kib(entry))}",
+                count(entry["succeeded"]),
+                count(entry["dropped"]),
+                count(entry["ran_in_caller"]),
+                seconds(entry["drained_s"]),
+            )
+        )
+    header = (
+        "Policy",
+        "Hand-off p50",
+        "p99",
+        "max",
+        "Peak RSS growth",
+        "Ran",
+        "Dropped",
+        "Of which in caller",
+        "All done after",
+    )
+    return table(header, rows)
+
+
+def region_http(results: Results) -> str:
+    parts = []
+    for server in ("gunicorn", "uvicorn"):
+        rows = []
+        for scenario, label in HTTP_LABELS.items():
+            row = [label]
+            for load in ("paced", "saturated"):
+                rps = http(results, server, load, scenario, "rps")
+                row += [
+                    count(rps),
+                    seconds(http(results, server, load, scenario, "p50_s")),
+                    seconds(http(results, server, load, scenario, "p99_s")),
+                ]
+            cpu = http(results, server, "saturated", scenario, "server_cpu_s_per_request")
+            row.append(seconds(cpu))
+            rows.append(row)
+        header = (
+            "View",
+            "Paced: req/s",
+            "p50",
+            "p99",
+            "Saturated: req/s",
+            "p50",
+            "p99",
+            "Server CPU per request",
+        )
+        title = (
+            f"gunicorn ``gthread``, 2 workers {X} 4 threads:"
+            if server == "gunicorn"
+            else "uvicorn, 1 worker:"
+        )
+        parts += [title, table(header, rows)]
+    return "\n\n".join(parts)
+
+
+REGIONS: Final[dict[str, Callable[[Results], str]]] = {
+    "machine": region_machine,
+    "targets": region_targets,
+    "micro": region_micro,
+    "handoff": region_handoff,
+    "scaling": region_scaling,
+    "overload": region_overload,
+    "http": region_http,
+}
+
+
+def render_page(text: str, results: Results) -> str:
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        body = REGIONS[name](results)
+        return f".. BEGIN GENERATED: {name}\n\n{body}\n\n.. END GENERATED: {name}"
+
+    pattern = r"^\.\. BEGIN GENERATED: (\w+)\n.*?^\.\. END GENERATED: \1$"
+    rendered, found = re.subn(pattern, replace, text, flags=re.MULTILINE | re.DOTALL)
+    if found != len(REGIONS):
+        raise ValueError(f"{PAGE} has {found} generated regions, expected {len(REGIONS)}")
+    return rendered
+
+
+# -- chart ---------------------------------------------------------------------
+
+
+SHORT_LABELS: Final = {
+    "raincheck": "raincheck",
+    "dj_raincheck": "dj-raincheck",
+    "tasks_immediate": "django.tasks\nImmediateBackend",
+    "thread_per_job": "thread per job",
+    "executor_submit": "executor.submit\nper job",
+    "bare": "bare call\n+ append",
+}
+COLORS: Final = {
+    "raincheck": "#1f77b4",
+    "dj_raincheck": "#d62728",
+    "tasks_immediate": "#9467bd",
+    "thread_per_job": "#ff7f0e",
+    "executor_submit": "#2ca02c",
+    "bare": "#7f7f7f",
+}
+
+
+def _bars(ax: Any, bars: list[tuple[str, float | None]], title: str, scale: float) -> None:
+    shown = [(name, value * scale) for name, value in bars if value is not None]
+    ax.barh(
+        [SHORT_LABELS[name] for name, _ in shown],
+        [value for _, value in shown],
+        color=[COLORS[name] for name, _ in shown],
+    )
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_title(title)
+
+
+def _handoff_lines(ax: Any, results: Results) -> None:
+    for peer in PEER_LABELS:
+        points = [(n, micro(results, peer, f"test_handoff[{n}]")) for n in HANDOFF_SIZES[1:]]
+        xs = [n for n, v in points if v is not None]
+        ys = [v * 1e6 for _, v in points if v is not None]
+        ax.plot(xs, ys, marker="o", label=SHORT_LABELS[peer].replace("\n", " "), color=COLORS[peer])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("jobs in the request")
+    ax.set_title("Request-thread time at request end (µs)")
+    ax.legend(fontsize=7)
+
+
+def _worker_lines(ax: Any, results: Results) -> None:
+    scaling = results.get("scaling", {})
+    workers = [1, 2, 4, 8, 16, 32]
+    for test, label in (
+        ("test_burst_by_workers", "trivial jobs"),
+        ("test_io_burst_by_workers", "jobs of 1 ms I/O"),
+    ):
+        entries = [scaling.get(f"{test}[{n}]") for n in workers]
+        xs = [n for n, e in zip(workers, entries, strict=True) if e is not None]
+        ys = [e["jobs"] / e["median_s"] for e in entries if e is not None]
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("RAINCHECK_MAX_WORKERS")
+    ax.set_title("raincheck throughput by pool size (jobs/s)")
+    ax.legend(fontsize=8)
+
+
+def _http_bars(ax: Any, results: Results, load: str, key: str, *, title: str, scale: float) -> None:
+    scenarios = list(HTTP_LABELS)
+    width = 0.38
+    for i, server in enumerate(("gunicorn", "uvicorn")):
+        heights = [(http(results, server, load, s, key) or 0.0) * scale for s in scenarios]
+        ax.bar([x + i * width for x in range(len(scenarios))], heights, width, label=server)
+    ax.set_xticks(
+        [x + width / 2 for x in range(len(scenarios))],
+        ["no\njobs", "raincheck", "raincheck\n32 workers", "dj-\nraincheck", "inline"],
+        fontsize=8,
+    )
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+
+
+def chart(results: Results, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, 3, figsize=(15, 9))
+    fig.suptitle("raincheck benchmarks (lower is better for times, higher for rates)")
+    schedule = [(peer, micro(results, peer, "test_schedule")) for peer in PEER_LABELS]
+    schedule.append(("bare", micro(results, "raincheck", "test_bare_call")))
+    _bars(axes[0][0], schedule, "schedule() in a request (µs per call)", 1e6)
+    _handoff_lines(axes[0][1], results)
+    rates = [(peer, burst_rate(results, peer)) for peer in PEER_LABELS]
+    _bars(axes[0][2], rates, "10,000-job burst (jobs/s)", 1.0)
+    _worker_lines(axes[1][0], results)
+    paced_title = "HTTP, paced load: p99 latency (ms)"
+    _http_bars(axes[1][1], results, "paced", "p99_s", title=paced_title, scale=1e3)
+    _http_bars(
+        axes[1][2], results, "saturated", "rps", title="HTTP, saturated: requests/s", scale=1
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__)
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--no-chart", action="store_true")
+    args = parser.parse_args(argv)
+    results: Results = json.loads(args.results.read_text())
+    PAGE.write_text(render_page(PAGE.read_text(), results))
+    if not args.no_chart:
+        chart(results, CHART)
+    for target in targets(results):
+        print(f"{target.verdict:>8}  {target.what}: {target.measured} (goal {target.goal})")
+    print(f"rendered {PAGE.relative_to(REPO)} and {CHART.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
