@@ -15,6 +15,7 @@ from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from raincheck.testing import wait_idle
 from tests.app import jobs, views
+from tests.app.helpers import async_client_settings, async_get
 from tests.app.views import hooks
 
 
@@ -178,7 +179,7 @@ def test_async_view_jobs_run_after_the_response() -> None:
         seen_in_view.extend(jobs.values())
 
     hooks["view"] = view
-    response = async_to_sync(AsyncClient().get)("/hook-async/view/")
+    response = async_get("/hook-async/view/")
     assert response.status_code == 200
     assert seen_in_view == []
     wait_idle()
@@ -189,7 +190,7 @@ def test_async_view_jobs_run_after_the_response() -> None:
 @override_settings(RAINCHECK_MAX_WORKERS=1)
 def test_async_view_jobs_keep_their_order() -> None:
     """An async view's jobs reach the pool in the order it scheduled them."""
-    async_to_sync(AsyncClient().get)("/schedule-async/?v=1&v=2&v=3")
+    async_get("/schedule-async/?v=1&v=2&v=3")
     wait_idle()
     assert jobs.values() == ["1", "2", "3"]
 
@@ -205,7 +206,7 @@ def test_async_view_with_run_async_false_runs_jobs_after_the_response() -> None:
         seen_in_view.extend(jobs.values())
 
     hooks["view"] = view
-    async_to_sync(AsyncClient().get)("/hook-async/view/")
+    async_get("/hook-async/view/")
     assert seen_in_view == []
     assert jobs.values() == ["a", "b"]
 
@@ -286,7 +287,8 @@ def test_concurrent_async_requests_keep_their_own_jobs() -> None:
             asyncio.gather(AsyncClient().get("/hook-async/slow/"), request_b()), timeout=10
         )
 
-    async_to_sync(scenario)()
+    with async_client_settings():
+        async_to_sync(scenario)()
     assert seen_after_b == ["B"]
     assert seen_when_a_returned == ["B"]
     wait_idle()

@@ -10,17 +10,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.http import HttpRequest
-from django.test import AsyncClient, Client, override_settings
+from django.test import Client, override_settings
 
 import raincheck
 from raincheck import raincheck as decorate
 from raincheck import signals
 from raincheck.testing import wait_idle
 from tests.app import jobs
+from tests.app.helpers import async_get
 from tests.app.jobs import HOLD_LIMIT, Gate
 from tests.app.views import hooks
 
@@ -306,7 +307,7 @@ def test_async_job_after_an_async_view_leaves_no_event_loop_open(
         jobs.remember_async.schedule("after async view")
 
     hooks["view"] = view
-    async_to_sync(AsyncClient().get)("/hook-async/view/")
+    async_get("/hook-async/view/")
     gc.collect()
     assert jobs.values() == ["after async view"]
     assert [str(u.exc_value) for u in unraisable] == []
