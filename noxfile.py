@@ -150,10 +150,17 @@ def tests(session: nox.Session, django: str) -> None:
 def _install(session: nox.Session, django: str) -> None:
     """pip install raincheck, its test group and Django, unless a reused venv has them."""
     pyproject_file = ROOT / "pyproject.toml"
+    pyproject = nox.project.load_toml(pyproject_file)
+    # The Tasks tests need django-tasks-db, which needs Django >= 5.2; on 4.2 only
+    # the django-tasks backport can be tested.
+    tasks = (
+        ["django-tasks"] if django == "4.2" else nox.project.dependency_groups(pyproject, "tasks")
+    )
     requirements = [
         "-e",
         ".",
-        *nox.project.dependency_groups(nox.project.load_toml(pyproject_file), "test"),
+        *nox.project.dependency_groups(pyproject, "test"),
+        *tasks,
         f"django~={django}.0",
     ]
     digest = hashlib.sha256(pyproject_file.read_bytes())
