@@ -173,5 +173,18 @@ request_started.connect(open_buffer, dispatch_uid="raincheck.open_buffer")
 request_finished.connect(close_buffer, dispatch_uid="raincheck.close_buffer")
 got_request_exception.connect(note_failure, dispatch_uid="raincheck.note_failure")
 os.register_at_fork(after_in_child=_empty_in_child)
+
+
+def _hand_off_at_exit() -> None:
+    hand_off_orphans()
+    # weakref.finalize runs the finalizers of still-live contexts from its own
+    # exit hook, registered when the process created its first finalizer: under
+    # some servers (daphne on Django 5.2) before this one, so it would run after
+    # the drain and queue those buffers for nobody. Adopt them here instead.
+    for buffer in list(_by_asgi_request.values()):
+        _orphaned(buffer)
+    hand_off_orphans()
+
+
 # Registered after raincheck.scheduling's exit drain, so it runs before it.
-atexit.register(hand_off_orphans)
+atexit.register(_hand_off_at_exit)
