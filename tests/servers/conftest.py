@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.catalog import SERVERS, ServerSpec, params
 from tests.servers.harness import Server, start_server
 
 SERVERS_KEY = pytest.StashKey[list[Server]]()
+
+# One pool thread: a job handed off too early would run before a later one, not beside it.
+ONE_WORKER = {"RAINCHECK_TEST_MAX_WORKERS": "1"}
 
 
 class ServerFactory:
@@ -46,6 +50,34 @@ def start(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ServerFact
             server.stop()
 
 
+@pytest.fixture(scope="package", params=params(SERVERS))
+def shared_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    """One running server per configuration of the catalog, shared by the tests that
+    only make requests to it (one pool thread; every test uses tags of its own)."""
+    spec: ServerSpec = request.param
+    started: list[Server] = []
+    try:
+        yield start_server(
+            spec.id,
+            spec.argv,
+            tmp_path_factory.mktemp(spec.id),
+            env={**ONE_WORKER, **spec.env},
+            stop_signal=spec.stop_signal,
+            on_start=started.append,
+        )
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.fixture
+def server_spec(shared_server: Server) -> ServerSpec:
+    """The catalog entry of ``shared_server``."""
+    return next(spec for spec in SERVERS if spec.id == shared_server.name)
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
@@ -53,6 +85,9 @@ def pytest_runtest_makereport(
     """Attach every server's command line, events and log to a failing test's report."""
     report = yield
     if report.failed:
-        for server in item.stash.get(SERVERS_KEY, []):
+        servers: list[Server] = [*item.stash.get(SERVERS_KEY, [])]
+        funcargs: dict[str, object] = getattr(item, "funcargs", {})
+        servers += [value for value in funcargs.values() if isinstance(value, Server)]
+        for server in servers:
             report.sections.append((f"server {server.name}", server.report("")))
     return report

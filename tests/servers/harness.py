@@ -9,6 +9,10 @@ as ignored (FACTS.md §8), and a SIGINT test would then prove nothing. (The
 launcher does in the child what ``preexec_fn`` would, without running Python
 code between fork and exec, which is unsafe in a multi-threaded pytest process.)
 
+uWSGI runs the same way, from the ``pyuwsgi`` wheel: its launcher calls
+``pyuwsgi.run()``. An argument ``{workdir}`` in any command line stands for the
+server's own directory (uWSGI's master FIFO lives there).
+
 Every wait here is for another process, and polls with a deadline.
 """
 
@@ -74,6 +78,18 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-c", LAUNCHER, module, *args]
 
 
+# ``python -c UWSGI_LAUNCHER args...`` behaves like the ``uwsgi`` script of pyuwsgi.
+UWSGI_LAUNCHER = (
+    "import signal, sys; "
+    "signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from pyuwsgi import run; "
+    "sys.argv[0] = 'uwsgi'; "
+    "sys.exit(run())"
+)
+WORKDIR = "{workdir}"
+UWSGI_FIFO = "master.fifo"
+
+
 def _gunicorn_has_control_socket() -> bool:
     # gunicorn 25 added a control socket, by default at one path per user, where
     # servers started in parallel would collide; older versions lack the option.
@@ -131,6 +147,64 @@ def uvicorn_argv(*options: str, app: str = ASGI_APP) -> Callable[[int], list[str
     return argv
 
 
+def runserver_argv(*options: str) -> Callable[[int], list[str]]:
+    """``manage.py runserver`` (threaded, without the autoreloader), as a function of its port."""
+
+    def argv(port: int) -> list[str]:
+        return python_module("django", "runserver", f"127.0.0.1:{port}", "--noreload", *options)
+
+    return argv
+
+
+def daphne_argv(*options: str, app: str = ASGI_APP) -> Callable[[int], list[str]]:
+    """The command line of a daphne server with ``options``, as a function of its port."""
+
+    def argv(port: int) -> list[str]:
+        return python_module("daphne", "-b", "127.0.0.1", "-p", str(port), *options, app)
+
+    return argv
+
+
+def waitress_argv(*options: str, app: str = WSGI_APP) -> Callable[[int], list[str]]:
+    """The command line of a waitress server with ``options``, as a function of its port."""
+
+    def argv(port: int) -> list[str]:
+        return python_module("waitress", f"--listen=127.0.0.1:{port}", *options, app)
+
+    return argv
+
+
+def uwsgi_argv(
+    *options: str, app: str = WSGI_APP, python: str = sys.executable
+) -> Callable[[int], list[str]]:
+    """A uWSGI master (pyuwsgi, run by ``python``) with ``options``, as a function of its port.
+
+    ``--binary-path`` makes a reload re-execute this interpreter (a virtualenv's
+    ``python``, not the one it links to); the master FIFO (``Server.uwsgi``)
+    allows a graceful shutdown, which no signal gives.
+    """
+
+    def argv(port: int) -> list[str]:
+        return [
+            python,
+            "-c",
+            UWSGI_LAUNCHER,
+            "--master",
+            "--http-socket",
+            f"127.0.0.1:{port}",
+            "--module",
+            app,
+            "--need-app",
+            "--binary-path",
+            python,
+            "--master-fifo",
+            f"{WORKDIR}/{UWSGI_FIFO}",
+            *options,
+        ]
+
+    return argv
+
+
 @dataclass(frozen=True)
 class Reply:
     status: int
@@ -180,6 +254,8 @@ class Server:
         argv = self.argv
         if argv[1:3] == ["-c", LAUNCHER]:
             argv = ["python", "-m", *argv[3:]]
+        elif argv[1:3] == ["-c", UWSGI_LAUNCHER]:
+            argv = ["uwsgi", *argv[3:]]
         return shlex.join(argv)
 
     def report(self, message: str) -> str:
@@ -259,6 +335,15 @@ class Server:
         """Send ``sig`` to the server's main process (gunicorn's master)."""
         self.process.send_signal(sig)
 
+    def uwsgi(self, command: str) -> None:
+        """Write ``command`` to uWSGI's master FIFO (``q``: graceful shutdown)."""
+        # O_NONBLOCK: fail at once (ENXIO) rather than hang if the master is not reading.
+        fd = os.open(self.workdir / UWSGI_FIFO, os.O_WRONLY | os.O_NONBLOCK)
+        try:
+            os.write(fd, command.encode())
+        finally:
+            os.close(fd)
+
     def wait_exit(self, timeout: float) -> int | None:
         """Wait up to ``timeout`` seconds for the main process; its exit code or None."""
         try:
@@ -317,7 +402,7 @@ def start_server(
     )
     for attempt in range(3):
         port = free_port()
-        command = list(argv(port))
+        command = [arg.replace(WORKDIR, str(workdir)) for arg in argv(port)]
         with (workdir / "server.log").open("ab") as log:
             log.write(f"$ {' '.join(command)}\n".encode())
             log.flush()
@@ -359,3 +444,21 @@ def only(seen: list[Event], tag: str, event: str) -> Event:
 def position(seen: list[Event], tag: str, event: str) -> int:
     """The index of the one event ``(tag, event)`` in the file's order."""
     return seen.index(only(seen, tag, event))
+
+
+def process_gone(pid: int) -> bool:
+    """Whether no process ``pid`` exists any more (a worker its master has reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def wait_until(condition: Callable[[], bool], what: str, server: Server, timeout: float) -> None:
+    """Poll ``condition`` until it holds; fail with ``server``'s report after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise ServerError(server.report(f"timed out after {timeout} s waiting for {what}"))
+        time.sleep(POLL_INTERVAL)

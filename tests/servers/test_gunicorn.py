@@ -1,14 +1,27 @@
-"""gunicorn specifics: a preloading, forking master, and jobs that raise."""
+"""gunicorn specifics: a preloading, forking master, worker recycling, reloads, raising jobs."""
 
 from __future__ import annotations
 
 import signal
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.servers.checks import (
+    FOUR_WORKERS,
+    assert_all_ran_once,
+    check_forked_workers,
+    schedule_naps,
+)
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import count, gunicorn_argv, only, worker_options
+from tests.servers.harness import (
+    Server,
+    count,
+    gunicorn_argv,
+    only,
+    process_gone,
+    wait_until,
+    worker_options,
+)
 from tests.servers.project.wsgi_preload import IMPORT_TAGS
 
 pytestmark = pytest.mark.server
@@ -25,34 +38,7 @@ def test_preload_runs_the_import_time_job_once_and_each_worker_runs_its_own(
         gunicorn_argv("-k", "sync", "--workers", "2", "--preload", app=PRELOAD_APP),
         env={"RAINCHECK_TEST_MAX_WORKERS": "1"},
     )
-    master = server.process.pid
-
-    # A sync worker serves one request at a time: while request w1 holds its
-    # worker, request w2 can only be served by the other one.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-w1") as client:
-        held = client.submit(server.get_json, "/hold/?tag=w1&wait_for=released")
-        server.wait_for_events(lambda seen: count(seen, "w1", "view-entered") == 1, "w1's view")
-        releasing = server.get_json("/release/?name=released&tag=w2")
-        holding = held.result(timeout=30)
-    assert holding["saw_other"], server.report("request w1 was never released")
-    workers = {"w1": holding["pid"], "w2": releasing["pid"]}
-    assert len({master, *workers.values()}) == 3, server.report(f"not two workers: {workers}")
-    server.wait_for_events(
-        lambda seen: all(count(seen, tag, "end") for tag in workers), "the workers' jobs"
-    )
-
-    # Stopping the workers runs their exit drains: nothing of the master's may run there.
-    server.send_signal(signal.SIGTERM)
-    assert server.wait_exit(20) == 0, server.report("gunicorn did not exit cleanly")
-    seen = server.events()
-    for tag in IMPORT_TAGS:
-        assert count(seen, tag, "start") == 1, server.report(f"{tag} did not run exactly once")
-        assert count(seen, tag, "end") == 1, server.report(f"{tag} did not finish")
-        assert only(seen, tag, "start")["pid"] == master, server.report(f"{tag} not in the master")
-    for tag, pid in workers.items():
-        assert count(seen, tag, "start") == 1, server.report(f"job {tag} did not run once")
-        assert only(seen, tag, "start")["pid"] == pid, server.report(f"job {tag} ran elsewhere")
-        assert only(seen, tag, "start")["thread"].startswith("raincheck-")
+    check_forked_workers(server, IMPORT_TAGS, lambda server: server.send_signal(signal.SIGTERM))
 
 
 @pytest.mark.parametrize("worker", ["sync", "gthread"])
@@ -82,3 +68,41 @@ def test_a_raising_job_is_logged_and_the_next_job_still_runs(
     # The worker (and its pool) survived: the next request's job runs there too.
     assert server.get_json("/quick/?tag=later")["pid"] == pid
     server.wait_for_events(lambda seen: count(seen, "later", "end") == 1, "a later job")
+
+
+def assert_replaced(server: Server, old: int) -> None:
+    """Worker ``old`` has exited and a new worker answers in its place."""
+    wait_until(lambda: process_gone(old), f"worker {old} to exit", server, timeout=20)
+    new = server.get_json("/ping/")["pid"]
+    assert new not in (old, server.process.pid), server.report("no new worker took over")
+    assert server.process.poll() is None, server.report("the master exited")
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_max_requests_recycling_drains_the_old_worker(start: ServerFactory, worker: str) -> None:
+    """A worker recycled by --max-requests right after queueing 30 jobs runs them all first."""
+    server = start(
+        f"gunicorn-{worker}",
+        # Request 1 is the readiness check, request 2 queues the jobs.
+        gunicorn_argv(*worker_options(worker), "--workers", "1", "--max-requests", "2"),
+        env=FOUR_WORKERS,
+    )
+    pid = schedule_naps(server)
+    assert_replaced(server, pid)
+    assert "Autorestarting worker" in server.log(), server.report("not recycled by max_requests")
+    assert_all_ran_once(server, pid)
+
+
+@pytest.mark.parametrize("worker", ["sync", "gthread"])
+def test_hup_reload_drains_the_old_worker(start: ServerFactory, worker: str) -> None:
+    """After SIGHUP right after queueing 30 jobs, the replaced worker runs them all first."""
+    server = start(
+        f"gunicorn-{worker}",
+        gunicorn_argv(*worker_options(worker), "--workers", "1"),
+        env=FOUR_WORKERS,
+    )
+    pid = schedule_naps(server)
+    server.send_signal(signal.SIGHUP)
+    assert_replaced(server, pid)
+    assert "Hang up: Master" in server.log(), server.report("the master did not reload")
+    assert_all_ran_once(server, pid)

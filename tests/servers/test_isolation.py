@@ -5,82 +5,60 @@ exists. Request B schedules job B and answers at once. With per-request buffers,
 B's end hands off only job B, so job A has not started when A answers. With one
 process-wide buffer, B's end would hand off job A too; the pool has a single
 worker, so job A would run (and leave its marker) before job B.
+
+Servers whose processes serve one request at a time (gunicorn sync, uWSGI
+without ``--threads``) run A and B in two processes: the test then shows that
+each job runs once, in its own process, after its own response, but it cannot
+catch a process-wide buffer, which such a server never shares between requests.
 """
 
 from __future__ import annotations
 
-import signal
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.servers.conftest import ServerFactory
-from tests.servers.harness import (
-    Server,
-    count,
-    gunicorn_argv,
-    only,
-    position,
-    uvicorn_argv,
-)
+from tests.servers.catalog import ServerSpec
+from tests.servers.harness import Server, count, only, position
 
 pytestmark = pytest.mark.server
 
-# One pool thread: a wrongly handed-off job A would run before job B, not beside it.
-ONE_WORKER = {"RAINCHECK_TEST_MAX_WORKERS": "1"}
 
-
-def check_isolation(server: Server, hold: str, quick: str) -> None:
-    """Run the A/B scenario against ``server`` and check both requests' jobs."""
+def check_isolation(
+    server: Server, hold: str, quick: str, a: str = "A", b: str = "B"
+) -> tuple[int, int]:
+    """Run the A/B scenario against ``server``, check both requests' jobs; return their pids."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="request-a") as client:
-        slow = client.submit(server.get_json, f"{hold}?tag=A&wait_for=B")
-        server.wait_for_events(lambda seen: count(seen, "A", "view-entered") == 1, "A's view")
-        fast = server.get_json(f"{quick}?tag=B")
+        slow = client.submit(server.get_json, f"{hold}?tag={a}&wait_for={b}")
+        server.wait_for_events(lambda seen: count(seen, a, "view-entered") == 1, f"{a}'s view")
+        fast = server.get_json(f"{quick}?tag={b}")
         body = slow.result(timeout=30)
 
     seen = server.wait_for_events(
-        lambda seen: count(seen, "A", "end") >= 1 and count(seen, "B", "end") >= 1,
-        "jobs A and B to finish",
+        lambda seen: count(seen, a, "end") >= 1 and count(seen, b, "end") >= 1,
+        f"jobs {a} and {b} to finish",
     )
-    assert body["saw_other"], server.report("job B never ran while request A was open")
-    assert not body["job_started"], server.report("job A started before request A answered")
-    for tag in ("A", "B"):
+    assert body["saw_other"], server.report(f"job {b} never ran while request {a} was open")
+    assert not body["job_started"], server.report(f"job {a} started before request {a} answered")
+    for tag in (a, b):
         assert count(seen, tag, "start") == 1, server.report(f"job {tag} did not run once")
-    assert position(seen, "A", "start") > position(seen, "A", "response-sent"), server.report(
-        "job A started before request A's response was sent"
-    )
-    assert position(seen, "B", "start") > position(seen, "B", "response-sent"), server.report(
-        "job B started before request B's response was sent"
-    )
-    assert only(seen, "A", "start")["pid"] == body["pid"]
-    assert only(seen, "B", "start")["pid"] == fast["pid"]
-    assert only(seen, "A", "start")["thread"].startswith("raincheck-")
+        assert position(seen, tag, "start") > position(seen, tag, "response-sent"), server.report(
+            f"job {tag} started before request {tag}'s response was sent"
+        )
+    assert only(seen, a, "start")["pid"] == body["pid"]
+    assert only(seen, b, "start")["pid"] == fast["pid"]
+    assert only(seen, a, "start")["thread"].startswith("raincheck-")
+    return body["pid"], fast["pid"]
 
 
-def test_gunicorn_gthread_requests_hand_off_only_their_own_jobs(start: ServerFactory) -> None:
-    """Under gunicorn gthread, a fast request's end does not run a slow request's job."""
-    server = start(
-        "gunicorn-gthread",
-        gunicorn_argv("-k", "gthread", "--threads", "4", "--workers", "1"),
-        env=ONE_WORKER,
-    )
-    check_isolation(server, "/hold/", "/quick/")
-
-
-@pytest.mark.parametrize(
-    ("hold", "quick"),
-    [("/hold-async/", "/quick-async/"), ("/hold/", "/quick/")],
-    ids=["async-views", "sync-views"],
-)
-def test_uvicorn_requests_hand_off_only_their_own_jobs(
-    start: ServerFactory, hold: str, quick: str
+def test_requests_hand_off_only_their_own_jobs(
+    shared_server: Server, server_spec: ServerSpec
 ) -> None:
-    """Under uvicorn, async or sync views, a fast request's end does not run a slow one's job."""
-    server = start(
-        "uvicorn",
-        uvicorn_argv("--workers", "1"),
-        env=ONE_WORKER,
-        # uvicorn dies on SIGTERM without exit hooks (FACTS.md §5); SIGINT drains.
-        stop_signal=signal.SIGINT,
-    )
-    check_isolation(server, hold, quick)
+    """While request A is open, request B's end runs job B but never job A."""
+    if server_spec.asgi:
+        check_isolation(shared_server, "/hold-async/", "/quick-async/", "A-async", "B-async")
+        check_isolation(shared_server, "/hold/", "/quick/", "A-sync", "B-sync")
+        return
+    pid_a, pid_b = check_isolation(shared_server, "/hold/", "/quick/")
+    if not server_spec.concurrent:
+        assert pid_a != pid_b, shared_server.report("A and B were not served by two processes")

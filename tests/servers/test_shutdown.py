@@ -1,9 +1,12 @@
 """A graceful stop drains the pool, within RAINCHECK_SHUTDOWN_TIMEOUT (SPEC §4, Shutdown).
 
-gunicorn's master forwards SIGTERM to its workers; a worker finishes its
-requests, returns from its loop and calls ``sys.exit``, so the interpreter runs
-raincheck's ``atexit`` drain (FACTS.md §3). Its ``graceful_timeout`` (30 s) is
-above the drain deadline used here.
+Each server is stopped the way its documentation says to stop it gracefully:
+gunicorn and daphne with SIGTERM, uvicorn, waitress and runserver with SIGINT
+(they die on SIGTERM, see test_sigterm.py), uWSGI through its master FIFO (its
+signals are brutal, see test_uwsgi.py). The server finishes its requests, its
+process exits normally and raincheck's exit drain runs (FACTS.md §3-§8).
+Their own kill deadlines (gunicorn's ``graceful_timeout``, uWSGI's
+``worker-reload-mercy``) are above the drain deadline used here.
 """
 
 from __future__ import annotations
@@ -13,38 +16,33 @@ import time
 
 import pytest
 
+from tests.servers.catalog import ServerSpec, params
+from tests.servers.checks import (
+    EXIT_DEADLINE,
+    FOUR_WORKERS,
+    assert_all_ran_once,
+    schedule_naps,
+    wait_handed_off,
+)
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import count, gunicorn_argv, worker_options
+from tests.servers.harness import count, gunicorn_argv
 
 pytestmark = pytest.mark.server
 
-JOBS = 30
-EXIT_DEADLINE = 20.0
 
-
-@pytest.mark.parametrize("worker", ["sync", "gthread"])
-def test_sigterm_runs_every_queued_job_before_gunicorn_exits(
-    start: ServerFactory, worker: str
-) -> None:
-    """SIGTERM right after the response still runs each of the request's 30 jobs exactly once."""
-    server = start(
-        f"gunicorn-{worker}",
-        gunicorn_argv(*worker_options(worker), "--workers", "1"),
-        env={"RAINCHECK_TEST_MAX_WORKERS": "4", "RAINCHECK_TEST_SHUTDOWN_TIMEOUT": "10"},
-    )
-    assert f"Using worker: {worker}" in server.log(), server.report(f"not a {worker} worker")
-    body = server.get_json(f"/naps/?prefix=nap&n={JOBS}&seconds=0.1")
-    server.send_signal(signal.SIGTERM)
+@pytest.mark.parametrize("spec", params())
+def test_graceful_stop_runs_every_queued_job(start: ServerFactory, spec: ServerSpec) -> None:
+    """The server's graceful stop, right after a response that queued 30 jobs, runs each once."""
+    server = start(spec.id, spec.argv, env=FOUR_WORKERS, stop_signal=spec.stop_signal)
+    pid = schedule_naps(server)
+    if not spec.finishes_requests:
+        # runserver does not wait for its request threads: see test_sigterm.py.
+        wait_handed_off(server)
+    spec.graceful_stop(server)
 
     code = server.wait_exit(EXIT_DEADLINE)
-    assert code == 0, server.report(f"gunicorn did not exit cleanly: {code}")
-    seen = server.events()
-    for i in range(JOBS):
-        tag = f"nap-{i}"
-        assert count(seen, tag, "start") == 1, server.report(f"{tag} did not start exactly once")
-        assert count(seen, tag, "end") == 1, server.report(f"{tag} did not finish exactly once")
-    assert {e["pid"] for e in seen} == {body["pid"]}, server.report("a job ran in another process")
-    assert "did not finish" not in server.log(), server.report("the drain reported lost jobs")
+    assert code == 0, server.report(f"not a clean exit after {spec.stop_name()}: {code}")
+    assert_all_ran_once(server, pid)
 
 
 def test_hung_job_does_not_hold_the_worker_past_the_shutdown_timeout(

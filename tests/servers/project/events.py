@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 DIR_ENV = "RAINCHECK_TEST_DIR"
 EVENTS_FILE = "events.jsonl"
 MARKERS_DIR = "markers"
+POLL_SECONDS = 0.01
 
 
 def test_dir() -> Path:
@@ -69,3 +71,13 @@ def set_marker(name: str) -> None:
 
 def has_marker(name: str) -> bool:
     return _marker(name).exists()
+
+
+def wait_for_marker(name: str, timeout: float) -> bool:
+    """Wait until the marker ``name`` exists, at most ``timeout`` seconds; whether it does."""
+    deadline = time.monotonic() + timeout
+    while not has_marker(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(POLL_SECONDS)
+    return True

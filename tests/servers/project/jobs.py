@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from raincheck import raincheck
-from tests.servers.project.events import record, set_marker
+from tests.servers.project.events import record, set_marker, wait_for_marker
 
 
 @raincheck
@@ -29,3 +29,15 @@ def explode(tag: str) -> None:
     """Record the start, then raise."""
     record(tag, "start")
     raise RuntimeError(f"job {tag} exploded on purpose")
+
+
+# How long ``wait`` waits for its marker.
+WAIT_SECONDS = 30.0
+
+
+@raincheck
+def wait(tag: str, marker: str) -> None:
+    """Record the start, wait until the marker file ``marker`` exists, record the end."""
+    record(tag, "start")
+    wait_for_marker(marker, WAIT_SECONDS)
+    record(tag, "end")

@@ -10,12 +10,18 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 USE_TZ = True
 INSTALLED_APPS = ["raincheck"]
-MIDDLEWARE: list[str] = []
+# CommonMiddleware sets Content-Length, so a client knows it has the whole body
+# without waiting for the server to close the connection (which some servers do
+# only after request_finished).
+MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "tests.servers.project.urls"
+# runserver serves this (the wrapper that records response-sent), like the other servers.
+WSGI_APPLICATION = "tests.servers.project.wsgi.application"
 DATABASES: dict[str, Any] = {}
 
 RAINCHECK_MAX_WORKERS = int(os.environ.get("RAINCHECK_TEST_MAX_WORKERS", "4"))
 RAINCHECK_SHUTDOWN_TIMEOUT = float(os.environ.get("RAINCHECK_TEST_SHUTDOWN_TIMEOUT", "10"))
+RAINCHECK_DRAIN_ON_SIGTERM = os.environ.get("RAINCHECK_TEST_DRAIN_ON_SIGTERM") == "1"
 
 # raincheck's failures and shutdown warnings go to stderr, which the tests read.
 LOGGING: dict[str, Any] = {

@@ -13,4 +13,7 @@ urlpatterns = [
     path("hold-async/", views.hold_async),
     path("naps/", views.naps),
     path("fail/", views.fail),
+    path("respond/", views.respond),
+    path("abandoned/", views.abandoned),
+    path("waits/", views.waits),
 ]

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import time
+from collections.abc import Callable, Iterator
 
-from django.http import HttpRequest, JsonResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponseBase,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 
-from tests.servers.project.events import has_marker, record, set_marker
-from tests.servers.project.jobs import explode, mark, nap
+from tests.servers.project.events import has_marker, record, set_marker, wait_for_marker
+from tests.servers.project.jobs import explode, mark, nap, wait
 
 # How long a holding view waits for the other request's job.
 HOLD_SECONDS = 10.0
@@ -65,11 +73,14 @@ async def quick_async(request: HttpRequest) -> JsonResponse:
 
 
 async def hold_async(request: HttpRequest) -> JsonResponse:
-    """``hold`` as an async view: it polls with ``asyncio.sleep``."""
+    """``hold`` as an async view: it polls with ``asyncio.sleep``.
+
+    ``seconds`` (default ``HOLD_SECONDS``) bounds the wait.
+    """
     tag, wait_for = request.GET["tag"], request.GET["wait_for"]
     mark.schedule(tag)
     record(tag, "view-entered")
-    deadline = time.monotonic() + HOLD_SECONDS
+    deadline = time.monotonic() + float(request.GET.get("seconds", HOLD_SECONDS))
     saw_other = has_marker(wait_for)
     while not saw_other and time.monotonic() < deadline:
         await asyncio.sleep(POLL_SECONDS)
@@ -92,4 +103,112 @@ def fail(request: HttpRequest) -> JsonResponse:
     tag = request.GET["tag"]
     explode.schedule(tag)
     mark.schedule(f"{tag}-after")
+    return JsonResponse({"pid": os.getpid()})
+
+
+# -- after the response: plain, streaming and file bodies --------------------------
+
+CHUNK = b"x" * 65536
+CHUNKS = 4
+
+
+def checkpoint(tag: str) -> None:
+    """Record whether job ``tag`` has started, once a probe job proves the pool is running.
+
+    The probe is scheduled outside any request (from a thread of its own), so it
+    is handed to the pool at once and runs while the response is still being
+    produced. The test project's pool has one thread: had job ``tag`` been
+    handed off already (at ``schedule()``, or when the view returned), it would
+    have been queued before the probe and would have run first.
+    """
+    probe = f"{tag}-probe"
+    thread = threading.Thread(target=mark.schedule, args=(probe,), name=f"probe-{tag}")
+    thread.start()
+    saw_probe = wait_for_marker(probe, HOLD_SECONDS)
+    thread.join(HOLD_SECONDS)
+    record(tag, "checkpoint", saw_probe=saw_probe, job_started=has_marker(tag))
+
+
+def _chunks(tag: str) -> Iterator[bytes]:
+    for _ in range(CHUNKS - 1):
+        yield CHUNK
+    checkpoint(tag)  # the earlier chunks are with the server; the last is not
+    yield CHUNK
+
+
+class CheckpointFile:
+    """A file-like body of ``CHUNKS`` chunks that calls ``checkpoint`` before the last one.
+
+    No ``fileno()``, so servers read it rather than ``sendfile()`` it.
+    """
+
+    name = "body.bin"
+
+    def __init__(self, on_last: Callable[[], None]) -> None:
+        self.left = CHUNKS
+        self.on_last = on_last
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left == 0:
+            return b""
+        if self.left == 1:
+            self.on_last()
+        self.left -= 1
+        return CHUNK
+
+    def __iter__(self) -> Iterator[bytes]:
+        # uWSGI's wsgi.file_wrapper hands the file back to be iterated.
+        return iter(lambda: self.read(len(CHUNK)), b"")
+
+    def close(self) -> None:
+        pass
+
+
+def respond(request: HttpRequest) -> HttpResponseBase:
+    """Schedule ``mark(tag)``; answer with a ``kind`` body that checks it has not started.
+
+    ``kind`` is ``plain`` (checked in the view), ``stream`` (a
+    ``StreamingHttpResponse``, checked before its last chunk) or ``file`` (a
+    ``FileResponse``, checked before its last read).
+    """
+    tag, kind = request.GET["tag"], request.GET["kind"]
+    mark.schedule(tag)
+    if kind == "stream":
+        return StreamingHttpResponse(_chunks(tag), content_type="application/octet-stream")
+    if kind == "file":
+        return FileResponse(CheckpointFile(lambda: checkpoint(tag)))
+    checkpoint(tag)
+    return JsonResponse({"pid": os.getpid()})
+
+
+# -- a client that goes away ---------------------------------------------------------
+
+
+async def abandoned(request: HttpRequest) -> JsonResponse:
+    """Schedule ``mark(tag)``, then wait for the marker ``f"{tag}-gone"`` (the client left).
+
+    Django >= 5.0 cancels this view when the client disconnects; 4.2 lets it return.
+    """
+    tag = request.GET["tag"]
+    mark.schedule(tag)
+    record(tag, "view-entered")
+    try:
+        deadline = time.monotonic() + HOLD_SECONDS
+        while not has_marker(f"{tag}-gone") and time.monotonic() < deadline:
+            await asyncio.sleep(POLL_SECONDS)
+    except asyncio.CancelledError:
+        record(tag, "view-cancelled")
+        raise
+    record(tag, "view-return")
+    return JsonResponse({"pid": os.getpid()})
+
+
+# -- jobs that outlive the process ------------------------------------------------------
+
+
+def waits(request: HttpRequest) -> JsonResponse:
+    """Schedule ``n`` jobs ``wait(f"{prefix}-{i}", marker)``: they end once ``marker`` exists."""
+    prefix, n, marker = request.GET["prefix"], int(request.GET["n"]), request.GET["marker"]
+    for i in range(n):
+        wait.schedule(f"{prefix}-{i}", marker)
     return JsonResponse({"pid": os.getpid()})

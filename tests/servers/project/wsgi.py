@@ -4,6 +4,10 @@ A WSGI server calls the response's ``close()`` after it has written the whole
 body; Django's ``close()`` sends ``request_finished``. The wrapper records
 ``response-sent`` just before that, so a job that starts before its own
 request's ``response-sent`` line started before its response was complete.
+
+Two query parameters hold the request in the server after its last byte:
+``pause=M`` before Django's ``close()`` (so before ``request_finished``),
+``linger=M`` after it; each records an event, then waits for the marker ``M``.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.servers.project.settings"
 
 from django.core.wsgi import get_wsgi_application
 
-from tests.servers.project.events import record
+from tests.servers.project.events import record, wait_for_marker
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
@@ -25,29 +29,47 @@ if TYPE_CHECKING:
 django_application = get_wsgi_application()
 
 
+# How long a pausing or lingering ``close()`` waits for its marker.
+HOLD_SECONDS = 10.0
+
+
 class _RecordSent:
-    def __init__(self, response: Iterable[bytes], tag: str) -> None:
+    def __init__(
+        self, response: Iterable[bytes], tag: str, pause: str | None, linger: str | None
+    ) -> None:
         self.response = response
         self.tag = tag
+        self.pause = pause
+        self.linger = linger
 
     def __iter__(self) -> Iterator[bytes]:
         return iter(self.response)
 
     def close(self) -> None:
         record(self.tag, "response-sent")
+        if self.pause is not None:
+            # The client has the response; request_finished has not been sent.
+            record(self.tag, "paused")
+            wait_for_marker(self.pause, HOLD_SECONDS)
         close = getattr(self.response, "close", None)
         if close is not None:
             close()
+        if self.linger is not None:
+            # The response is complete and its jobs handed off, but the server still
+            # counts the request as in progress until this returns.
+            record(self.tag, "lingering")
+            wait_for_marker(self.linger, HOLD_SECONDS)
 
 
-def tag_of(query_string: str) -> str | None:
-    tags = parse_qs(query_string).get("tag")
-    return tags[0] if tags else None
+def query_value(query_string: str, name: str) -> str | None:
+    values = parse_qs(query_string).get(name)
+    return values[0] if values else None
 
 
 def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
     response = django_application(environ, start_response)
-    tag = tag_of(environ.get("QUERY_STRING", ""))
+    query = environ.get("QUERY_STRING", "")
+    tag = query_value(query, "tag")
     if tag is None:
         return response
-    return _RecordSent(response, tag)
+    return _RecordSent(response, tag, query_value(query, "pause"), query_value(query, "linger"))
