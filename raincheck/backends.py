@@ -14,15 +14,12 @@ that. raincheck itself never needs either: only importing this module does.
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import reprlib
 import socket
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from traceback import format_exception
-from typing import TYPE_CHECKING, Any, Final, TypeVar
+from typing import Any, TypeVar
 
 import django
 from django.dispatch import Signal
@@ -34,65 +31,28 @@ from raincheck import signals as raincheck_signals
 from raincheck.buffers import request_buffer
 from raincheck.jobs import Job
 from raincheck.scheduling import hand_off, schedule_slow
-
-if TYPE_CHECKING:
-    from django.tasks import (
-        DEFAULT_TASK_BACKEND_ALIAS,
-        DEFAULT_TASK_QUEUE_NAME,
-        Task,
-        TaskContext,
-        TaskResult,
-        TaskResultStatus,
-        task,
-        task_backends,
-    )
-    from django.tasks.backends.base import BaseTaskBackend
-    from django.tasks.base import TaskError
-    from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
-    from django.tasks.signals import task_enqueued, task_finished, task_started
-    from django.utils.inspect import is_module_level_function
-    from django.utils.json import normalize_json
-else:
-    try:
-        from django.tasks import (
-            DEFAULT_TASK_BACKEND_ALIAS,
-            DEFAULT_TASK_QUEUE_NAME,
-            Task,
-            TaskContext,
-            TaskResult,
-            TaskResultStatus,
-            task,
-            task_backends,
-        )
-        from django.tasks.backends.base import BaseTaskBackend
-        from django.tasks.base import TaskError
-        from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
-        from django.tasks.signals import task_enqueued, task_finished, task_started
-        from django.utils.inspect import is_module_level_function
-        from django.utils.json import normalize_json
-    except ImportError:
-        try:
-            from django_tasks import (
-                DEFAULT_TASK_BACKEND_ALIAS,
-                DEFAULT_TASK_QUEUE_NAME,
-                TaskContext,
-                TaskResult,
-                TaskResultStatus,
-                task,
-                task_backends,
-            )
-            from django_tasks.backends.base import BaseTaskBackend
-            from django_tasks.base import Task, TaskError
-            from django_tasks.exceptions import InvalidTaskBackendError as InvalidTaskBackend
-            from django_tasks.exceptions import InvalidTaskError as InvalidTask
-            from django_tasks.exceptions import TaskResultDoesNotExist
-            from django_tasks.signals import task_enqueued, task_finished, task_started
-            from django_tasks.utils import is_module_level_function, normalize_json
-        except ImportError as exc:
-            raise ImportError(
-                "raincheck.backends needs Django's Tasks framework: Django 6.0 or later, "
-                "or the backport (pip install django-tasks) on older Django versions."
-            ) from exc
+from raincheck.task_arguments import check_json_arguments, json_problem
+from raincheck.task_results import RESULT_LIMIT, ResultStore
+from raincheck.tasks_framework import (
+    DEFAULT_TASK_BACKEND_ALIAS,
+    DEFAULT_TASK_QUEUE_NAME,
+    BaseTaskBackend,
+    InvalidTask,
+    InvalidTaskBackend,
+    Task,
+    TaskContext,
+    TaskError,
+    TaskResult,
+    TaskResultDoesNotExist,
+    TaskResultStatus,
+    is_module_level_function,
+    normalize_json,
+    task,
+    task_backends,
+    task_enqueued,
+    task_finished,
+    task_started,
+)
 
 __all__ = [
     "DEFAULT_TASK_BACKEND_ALIAS",
@@ -101,6 +61,7 @@ __all__ = [
     "InvalidTask",
     "InvalidTaskBackend",
     "RaincheckBackend",
+    "ResultStore",
     "Task",
     "TaskContext",
     "TaskDropped",
@@ -108,6 +69,7 @@ __all__ = [
     "TaskResult",
     "TaskResultDoesNotExist",
     "TaskResultStatus",
+    "check_json_arguments",
     "is_module_level_function",
     "json_problem",
     "task",
@@ -119,10 +81,6 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-# How many finished results get_result() can still find in this process; older
-# ones are forgotten. Unfinished results are always kept (their jobs hold them).
-RESULT_LIMIT: Final = 1_000
 
 
 class TaskDropped(Exception):
@@ -320,37 +278,6 @@ def _task_dropped(sender: object, args: tuple[Any, ...], reason: str, **kwargs: 
 raincheck_signals.job_dropped.connect(_task_dropped, dispatch_uid="raincheck.backends.dropped")
 
 
-class ResultStore:
-    """This process's task results: every unfinished one, and the ``limit`` most
-    recently finished (older finished results are forgotten)."""
-
-    def __init__(self, limit: int = RESULT_LIMIT) -> None:
-        self.limit = limit
-        self._lock = threading.Lock()
-        self._unfinished: dict[str, TaskResult[Any, Any]] = {}
-        self._finished: OrderedDict[str, TaskResult[Any, Any]] = OrderedDict()
-
-    def add(self, result: TaskResult[Any, Any]) -> None:
-        with self._lock:
-            self._unfinished[result.id] = result
-
-    def finish(self, result: TaskResult[Any, Any]) -> None:
-        with self._lock:
-            self._unfinished.pop(result.id, None)
-            self._finished[result.id] = result
-            self._finished.move_to_end(result.id)
-            while len(self._finished) > self.limit:
-                self._finished.popitem(last=False)
-
-    def get(self, result_id: str) -> TaskResult[Any, Any] | None:
-        with self._lock:
-            return self._unfinished.get(result_id) or self._finished.get(result_id)
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._unfinished) + len(self._finished)
-
-
 _results = ResultStore()
 
 
@@ -361,73 +288,3 @@ def _fresh_results_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_fresh_results_in_child)
-
-
-# Arguments
-
-
-def json_problem(value: Any, *, exact: bool) -> str | None:
-    """Why ``value`` cannot travel as a task argument, or None if it can.
-
-    ``exact=False`` accepts what Django's own backends accept (``normalize_json``:
-    a tuple arrives as a list). ``exact=True`` also wants the value to come back
-    from a JSON round trip equal to itself, as it will from a durable backend's
-    storage (``{1: "a"}`` would arrive as ``{"1": "a"}``; NaN not at all).
-    """
-    try:
-        normalized = normalize_json(value)
-    except (TypeError, ValueError) as exc:
-        return str(exc)
-    if not exact:
-        return None
-    try:
-        back = json.loads(json.dumps(normalized, allow_nan=False))
-    except ValueError as exc:
-        return str(exc)
-    if back != normalized:
-        return f"it would arrive as {reprlib.repr(back)}"
-    return None
-
-
-def check_json_arguments(
-    name: str,
-    func: Callable[..., Any],
-    args: Sequence[Any],
-    kwargs: dict[str, Any],
-    *,
-    exact: bool,
-    skip: int = 0,
-) -> None:
-    """Raise ``TypeError`` naming the first argument that cannot travel as JSON.
-
-    ``skip``: leading parameters of ``func`` not passed in ``args`` (a task's context).
-    """
-    for position, value in enumerate(args):
-        problem = json_problem(value, exact=exact)
-        if problem is not None:
-            where = f"argument {position}{_parameter_name(func, position + skip)}"
-            raise TypeError(_argument_error(name, where, value, problem))
-    for key, value in kwargs.items():
-        problem = json_problem(value, exact=exact)
-        if problem is not None:
-            raise TypeError(_argument_error(name, f"argument {key!r}", value, problem))
-
-
-def _argument_error(name: str, where: str, value: Any, problem: str) -> str:
-    return (
-        f"{name}: {where} must survive a JSON round trip, and "
-        f"{reprlib.repr(value)} does not ({problem})."
-    )
-
-
-def _parameter_name(func: Callable[..., Any], position: int) -> str:
-    try:
-        parameters = list(inspect.signature(func).parameters.values())
-    except (TypeError, ValueError):
-        return ""
-    if position < len(parameters) and parameters[position].kind in (
-        inspect.Parameter.POSITIONAL_ONLY,
-        inspect.Parameter.POSITIONAL_OR_KEYWORD,
-    ):
-        return f" ({parameters[position].name!r})"
-    return ""
