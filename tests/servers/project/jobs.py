@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
+
+from django.db import connection
 
 from raincheck import raincheck
 from tests.servers.project.events import record, set_marker, wait_for_marker
@@ -41,3 +44,20 @@ def wait(tag: str, marker: str) -> None:
     record(tag, "start")
     wait_for_marker(marker, WAIT_SECONDS)
     record(tag, "end")
+
+
+# (backend pid, backend start) of every database session a ``touch_db`` job used.
+sessions: set[tuple[int, str]] = set()
+sessions_lock = threading.Lock()
+
+
+@raincheck
+def touch_db() -> None:
+    """Ask PostgreSQL, through Django's connection, which session this is; remember it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+        )
+        pid, started = cursor.fetchone()
+    with sessions_lock:
+        sessions.add((pid, started.isoformat()))

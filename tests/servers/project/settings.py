@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -17,7 +18,12 @@ MIDDLEWARE = ["django.middleware.common.CommonMiddleware"]
 ROOT_URLCONF = "tests.servers.project.urls"
 # runserver serves this (the wrapper that records response-sent), like the other servers.
 WSGI_APPLICATION = "tests.servers.project.wsgi.application"
-DATABASES: dict[str, Any] = {}
+# test_postgres.py passes a DATABASES["default"] as JSON; the other tests need none.
+DATABASES: dict[str, Any] = (
+    {"default": json.loads(os.environ["RAINCHECK_TEST_DATABASE"])}
+    if "RAINCHECK_TEST_DATABASE" in os.environ
+    else {}
+)
 
 RAINCHECK_MAX_WORKERS = int(os.environ.get("RAINCHECK_TEST_MAX_WORKERS", "4"))
 RAINCHECK_SHUTDOWN_TIMEOUT = float(os.environ.get("RAINCHECK_TEST_SHUTDOWN_TIMEOUT", "10"))

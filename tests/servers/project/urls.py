@@ -16,4 +16,7 @@ urlpatterns = [
     path("respond/", views.respond),
     path("abandoned/", views.abandoned),
     path("waits/", views.waits),
+    path("db-jobs/", views.db_jobs),
+    path("db-report/", views.db_report),
+    path("shutdown/", views.shutdown),
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import threading
 import time
@@ -16,6 +17,8 @@ from django.http import (
     StreamingHttpResponse,
 )
 
+import raincheck
+from tests.servers.project import jobs
 from tests.servers.project.events import has_marker, record, set_marker, wait_for_marker
 from tests.servers.project.jobs import explode, mark, nap, wait
 
@@ -212,3 +215,31 @@ def waits(request: HttpRequest) -> JsonResponse:
     for i in range(n):
         wait.schedule(f"{prefix}-{i}", marker)
     return JsonResponse({"pid": os.getpid()})
+
+
+# -- the database (test_postgres.py) ----------------------------------------------------
+
+
+def db_jobs(request: HttpRequest) -> JsonResponse:
+    """Schedule ``n`` ``touch_db`` jobs."""
+    for _ in range(int(request.GET["n"])):
+        jobs.touch_db.schedule()
+    return JsonResponse({"pid": os.getpid()})
+
+
+def _report() -> dict[str, object]:
+    with jobs.sessions_lock:
+        sessions = len(jobs.sessions)
+    stats = raincheck.stats()
+    return {"pid": os.getpid(), "sessions": sessions, **dataclasses.asdict(stats)}
+
+
+def db_report(request: HttpRequest) -> JsonResponse:
+    """This process's raincheck.stats() and how many database sessions the jobs used."""
+    return JsonResponse(_report())
+
+
+def shutdown(request: HttpRequest) -> JsonResponse:
+    """``raincheck.shutdown()``: drain and stop the pool (its threads close their connections)."""
+    raincheck.shutdown()
+    return JsonResponse(_report())
