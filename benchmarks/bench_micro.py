@@ -110,6 +110,7 @@ def test_burst(benchmark: Any, peer: peers.Peer) -> None:
     benchmark.extra_info["rss_before_kib"] = before
     benchmark.extra_info["peak_rss_kib"] = memory.peak_kib()
     benchmark.extra_info["peak_threads"] = max(*jobs.THREADS_SEEN, threading.active_count())
+    benchmark.extra_info["threads_used"] = len(jobs.THREAD_NAMES)
     if peer.name == "raincheck":
         from raincheck import conf
 

@@ -41,6 +41,7 @@ def peer() -> Iterator[peers.Peer]:
 def _fresh_jobs() -> None:
     jobs.DONE.clear()
     jobs.THREADS_SEEN.clear()
+    jobs.THREAD_NAMES.clear()
 
 
 def measure(

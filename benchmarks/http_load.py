@@ -9,7 +9,9 @@ and ``/inline/`` (the same 5 jobs run in the view). Two loads per view:
   request (``paced.lua``): at most 160 requests/s, ordinary traffic well inside
   what every server and raincheck's default pool sustain (6 workers x 200 jobs/s
   of 5 ms per process). What it shows is latency.
-- ``saturated``: 16 connections, back to back: the most the server can answer.
+- ``saturated``: 16 connections, back to back: the most the server can answer,
+  measured after 3 s of the same load (by then a raincheck queue that cannot
+  keep up is full, and what is measured is the steady state under backpressure).
 
 Every server is stopped (SIGTERM, then SIGKILL of its whole session) before the
 next one starts, whatever happens.
@@ -27,8 +29,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -144,19 +147,54 @@ class Server:
             time.sleep(0.05)
         raise RuntimeError(f"server not ready; see {self.log}:\n{self.log.read_text()[-3000:]}")
 
-    def cpu_seconds(self) -> float:
-        """CPU time of every process of the server's session so far (master and workers)."""
-        total = 0
+    def _session_stats(self) -> Iterator[tuple[list[str], str]]:
+        """``(/proc/PID/stat fields after the name, /proc/PID/status)`` of each process."""
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
                 continue
             try:
                 fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) == self.process.pid:  # the session id
+                    yield fields, (entry / "status").read_text()
             except (OSError, IndexError):
                 continue
-            if int(fields[3]) == self.process.pid:  # the session id
-                total += int(fields[11]) + int(fields[12])  # utime + stime
-        return total / os.sysconf("SC_CLK_TCK")
+
+    def cpu_seconds(self) -> float:
+        """CPU time of every process of the server's session so far (master and workers)."""
+        ticks = sum(int(f[11]) + int(f[12]) for f, _ in self._session_stats())  # utime + stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def threads_and_rss(self) -> tuple[int, int]:
+        """Threads and resident KiB of the server's processes, added up, right now."""
+        threads = rss = 0
+        for _, status in self._session_stats():
+            for line in status.splitlines():
+                if line.startswith("Threads:"):
+                    threads += int(line.split()[1])
+                elif line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+        return threads, rss
+
+    @contextlib.contextmanager
+    def sampling(self, interval: float = 0.1) -> Iterator[dict[str, int]]:
+        """Track the peak of ``threads_and_rss()`` while the block runs."""
+        peak = {"threads": 0, "rss_kib": 0}
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                threads, rss = self.threads_and_rss()
+                peak["threads"] = max(peak["threads"], threads)
+                peak["rss_kib"] = max(peak["rss_kib"], rss)
+                done.wait(interval)
+
+        sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
+        sampler.start()
+        try:
+            yield peak
+        finally:
+            done.set()
+            sampler.join()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -214,7 +252,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
     }
 
 
-def wrk(url: str, options: Sequence[str], seconds: int, pause_ms: int) -> dict[str, Any]:
+def wrk(url: str, options: Sequence[str], seconds: int, timing: Timing) -> dict[str, Any]:
     command = ["wrk", "-t1", f"-d{seconds}s", "--latency", "--timeout", "10s", *options, url]
     result = subprocess.run(
         command,
@@ -222,22 +260,30 @@ def wrk(url: str, options: Sequence[str], seconds: int, pause_ms: int) -> dict[s
         text=True,
         check=True,
         timeout=seconds + 30,
-        env={**os.environ, "BENCH_PAUSE_MS": str(pause_ms)},
+        env={**os.environ, "BENCH_PAUSE_MS": str(timing.pause_ms)},
     )
     return parse_wrk(result.stdout)
 
 
-def run(
-    *,
-    passes: int,
-    seconds: int,
-    warmup: int,
-    pause_ms: int,
-    raw: Path,
-    log: Any,
-) -> dict[str, dict[str, dict[str, list[dict[str, Any]]]]]:
+@dataclass(frozen=True)
+class Timing:
+    """Seconds of each wrk run (wrk takes whole seconds)."""
+
+    warmup: int = 1
+    paced: int = 6
+    # A saturating load fills raincheck's queue (10,000 jobs by default) within
+    # a few seconds; the figure is what comes after, once backpressure holds.
+    saturated_warmup: int = 3
+    saturated: int = 3
+    pause_ms: int = 50
+
+
+Runs = dict[str, dict[str, dict[str, list[dict[str, Any]]]]]
+
+
+def run(*, passes: int, timing: Timing, raw: Path, log: Callable[[str], None]) -> Runs:
     """``{server: {load: {scenario: [one result per pass]}}}``."""
-    results: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {
+    results: Runs = {
         server: {load: {s.name: [] for s in SCENARIOS} for load in LOADS} for server in SERVERS
     }
     # One server process per (peer, settings); its scenarios run one after another.
@@ -253,13 +299,20 @@ def run(
                 with running(server, peer, dict(env), raw / f"{tag}.log") as process:
                     for scenario in scenarios:
                         # Paced: a saturating warm-up would leave a backlog of jobs.
-                        wrk(process.url(scenario.path), LOADS["paced"], warmup, pause_ms)
-                    for load, options in LOADS.items():
+                        wrk(process.url(scenario.path), LOADS["paced"], timing.warmup, timing)
+                    for load in LOADS:
                         for scenario in scenarios:
+                            url = process.url(scenario.path)
+                            if load == "saturated":
+                                wrk(url, LOADS[load], timing.saturated_warmup, timing)
+                            seconds = timing.paced if load == "paced" else timing.saturated
                             cpu = process.cpu_seconds()
-                            result = wrk(process.url(scenario.path), options, seconds, pause_ms)
+                            with process.sampling() as peak:
+                                result = wrk(url, LOADS[load], seconds, timing)
                             cpu = process.cpu_seconds() - cpu
                             result["server_cpu_s_per_request"] = cpu / max(result["requests"], 1)
+                            result["server_peak_threads"] = peak["threads"]
+                            result["server_peak_rss_kib"] = peak["rss_kib"]
                             results[server][load][scenario.name].append(result)
                             log(
                                 f"  http {server:8} {load:9} {scenario.name:13} "

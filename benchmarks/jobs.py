@@ -11,6 +11,8 @@ import time
 DONE: list[int] = []
 # Threads alive while each job ran: the peak is the burst's peak thread count.
 THREADS_SEEN: list[int] = []
+# Names of the threads that ran a job (thread names are numbered, never reused).
+THREAD_NAMES: set[str] = set()
 
 
 def trivial(i: int) -> None:
@@ -19,8 +21,9 @@ def trivial(i: int) -> None:
 
 
 def counting(i: int) -> None:
-    """``trivial``, also noting how many threads are alive (an untimed round only)."""
+    """``trivial``, also noting which thread runs it and how many are alive (untimed)."""
     THREADS_SEEN.append(threading.active_count())
+    THREAD_NAMES.add(threading.current_thread().name)
     DONE.append(i)
 
 

@@ -160,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(PARTS), help="comma-separated parts")
     parser.add_argument("--passes", type=int, default=3, help="passes of the micro benchmarks")
     parser.add_argument("--http-passes", type=int, default=2)
-    parser.add_argument("--http-seconds", type=int, default=3, help="per load and view")
+    parser.add_argument("--paced-seconds", type=int, default=6, help="per view, whole seconds")
+    parser.add_argument("--saturated-seconds", type=int, default=3, help="per view, after 3 s")
     parser.add_argument("--no-report", action="store_true", help="do not render docs/")
     args = parser.parse_args(argv)
     parts = [part for part in args.only.split(",") if part]
@@ -183,20 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         results["overload"] = run_overload()
     if "http" in parts:
         log("http: gunicorn and uvicorn, with wrk")
-        results["http"] = http_load.run(
-            passes=args.http_passes,
-            seconds=args.http_seconds,
-            warmup=1,
-            pause_ms=50,
-            raw=RAW,
-            log=log,
-        )
+        timing = http_load.Timing(paced=args.paced_seconds, saturated=args.saturated_seconds)
+        results["http"] = http_load.run(passes=args.http_passes, timing=timing, raw=RAW, log=log)
     results["run"] = {
         "command": "make bench",
         "parts": parts,
         "passes": args.passes,
         "http_passes": args.http_passes,
-        "http_seconds": args.http_seconds,
+        "paced_seconds": args.paced_seconds,
+        "saturated_seconds": args.saturated_seconds,
         "started": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - _started, 1),
         "load_average_before": [round(x, 2) for x in load_before],
