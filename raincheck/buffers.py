@@ -19,6 +19,8 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import threading
+import time
 import weakref
 from collections import deque
 from contextvars import ContextVar
@@ -28,7 +30,7 @@ from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.core.signals import got_request_exception, request_finished, request_started
 
 from raincheck.jobs import Job
-from raincheck.scheduling import hand_off
+from raincheck.scheduling import before_exit_drain, hand_off
 
 logger = logging.getLogger("raincheck")
 
@@ -67,6 +69,14 @@ _asgi_request: Final = SyncToAsync.thread_sensitive_context
 _by_asgi_request: weakref.WeakKeyDictionary[ThreadSensitiveContext, Buffer] = (
     weakref.WeakKeyDictionary()
 )
+
+
+# Requests that opened a buffer and have not ended yet, with their threads.
+_open: dict[int, tuple[Buffer, threading.Thread]] = {}
+# Re-entrant: _orphaned() runs from the garbage collector, which may run in a
+# thread that already holds it.
+_in_flight_changed = threading.Condition(threading.RLock())
+
 # Buffers of ASGI requests collected without request_finished. A finalizer only
 # queues them: it may run inside any allocation, even one made under the pool's
 # lock, so handing off from there could deadlock.
@@ -97,6 +107,8 @@ def open_buffer(**kwargs: Any) -> None:
         close_buffer()
     hand_off_orphans()
     buffer = Buffer()
+    with _in_flight_changed:
+        _open[id(buffer)] = (buffer, threading.current_thread())
     current_buffer.set(buffer)
     request = _asgi_request.get(None)
     if request is not None:
@@ -115,11 +127,22 @@ def close_buffer(**kwargs: Any) -> None:
     request = _asgi_request.get(None)
     if request is not None:
         _by_asgi_request.pop(request, None)
-    _hand_off_buffer(buffer)
+    if _leave(buffer):
+        _hand_off_buffer(buffer)
+
+
+def _leave(buffer: Buffer) -> bool:
+    """Count the buffer's request as over; False if it already was."""
+    with _in_flight_changed:
+        if buffer.closed:
+            return False
+        buffer.closed = True
+        _open.pop(id(buffer), None)
+        _in_flight_changed.notify_all()
+    return True
 
 
 def _hand_off_buffer(buffer: Buffer) -> None:
-    buffer.closed = True
     if not buffer:
         return
     if buffer.succeeded():
@@ -148,7 +171,7 @@ def note_status(status: int) -> None:
 
 
 def _orphaned(buffer: Buffer) -> None:
-    if not buffer.closed:
+    if _leave(buffer):
         buffer.failed = True  # its response never completed: skip on_success jobs
         _orphans.append(buffer)
 
@@ -164,15 +187,48 @@ def hand_off_orphans() -> None:
         _hand_off_buffer(buffer)
 
 
+def wait_for_requests(deadline: float) -> None:
+    """Before the exit drain: let requests still running hand off their jobs.
+
+    Called by the exit drain (atexit, SIGTERM, uWSGI's exit hook): a server
+    whose request threads are daemon threads (waitress, runserver) may stop
+    while a request is between its response and request_finished. Never waits
+    for the request this thread is itself serving.
+    """
+    hand_off_orphans()
+    me = threading.current_thread()
+
+    def running() -> int:
+        # Requests being served by other live threads; one whose thread died
+        # without request_finished will never finish.
+        return sum(1 for _, thread in _open.values() if thread is not me and thread.is_alive())
+
+    with _in_flight_changed:
+        while pending := running():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                logger.warning(
+                    "raincheck: %d request(s) still running at shutdown; "
+                    "jobs they have not handed off yet will not run",
+                    pending,
+                )
+                return
+            _in_flight_changed.wait(min(remaining, threading.TIMEOUT_MAX))
+
+
 def _empty_in_child() -> None:
     # A process forked in the middle of a request must not run its parent's jobs.
+    global _in_flight_changed
     current_buffer.set(None)
+    _open.clear()
+    _in_flight_changed = threading.Condition(threading.RLock())
 
 
 request_started.connect(open_buffer, dispatch_uid="raincheck.open_buffer")
 request_finished.connect(close_buffer, dispatch_uid="raincheck.close_buffer")
 got_request_exception.connect(note_failure, dispatch_uid="raincheck.note_failure")
 os.register_at_fork(after_in_child=_empty_in_child)
+before_exit_drain(wait_for_requests)
 
 
 def _hand_off_at_exit() -> None:

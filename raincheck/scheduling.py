@@ -6,11 +6,14 @@ hand-off, replaces it in a forked child, and drains it at exit.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import logging
 import os
 import threading
+import time
+from collections.abc import Callable
 from typing import Final
 
 from raincheck import conf, servers, signals
@@ -225,13 +228,33 @@ def wait_idle(timeout: float | None = None) -> bool:
     return pool.wait_idle(timeout)
 
 
+_exit_waiters: list[Callable[[float], None]] = []
+
+
+def before_exit_drain(waiter: Callable[[float], None]) -> None:
+    """Have the exit drain first call ``waiter(deadline)`` (a ``time.monotonic()``)."""
+    _exit_waiters.append(waiter)
+
+
 def drain_for_exit() -> None:
-    """Drain for good: the process is about to end, later jobs run in the caller."""
+    """Drain for good: the process is about to end, later jobs run in the caller.
+
+    One deadline, ``RAINCHECK_SHUTDOWN_TIMEOUT``, covers waiting for requests
+    still running (see ``raincheck.buffers.wait_for_requests``) and the drain.
+    """
     global _exiting
-    _exiting = True
     try:
-        shutdown()
+        timeout = conf.get().shutdown_timeout
+        deadline = time.monotonic() + timeout
+        # An event loop in this thread (uvicorn's, when SIGTERM arrives) cannot
+        # finish its requests while we wait: its server does that after us.
+        if asyncio._get_running_loop() is None:
+            for wait in _exit_waiters:
+                wait(deadline)
+        _exiting = True
+        shutdown(max(0.0, deadline - time.monotonic()))
     except Exception:
+        _exiting = True
         logger.exception("raincheck: draining the pool at exit failed")
 
 
