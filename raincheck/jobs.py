@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import close_old_connections, connections
+from django.db.backends.signals import connection_created
 from django.dispatch import Signal
 
 from raincheck import conf, signals
@@ -70,6 +71,8 @@ def run(job: Job) -> bool:
 def send_robust(signal: Signal, **kwargs: Any) -> None:
     # A failing receiver is logged, never raised: it must not fail the job, the
     # worker, or (for jobs run in the caller) the request's end.
+    if not signal.receivers:
+        return  # the usual case, twice per job: skip building and sending anything
     for receiver, result in signal.send_robust(**kwargs):
         if isinstance(result, Exception):
             logger.error("raincheck: receiver %r of a job signal failed", receiver, exc_info=result)
@@ -80,11 +83,24 @@ def run_in_worker(job: Job) -> bool:
     # Django closes broken or expired connections at request start and end;
     # pool threads never see those signals, so they do it around each job.
     _local.keeps_loop = True  # closed by close_thread_loop() when the worker stops
-    close_old_connections()
+    # Only a thread that has opened a connection can have one to close; asking
+    # Django costs more than a trivial job, so threads that never did skip it.
+    has_db = getattr(_local, "has_db", False)
+    if has_db:
+        close_old_connections()
     try:
         return run(job)
     finally:
-        close_old_connections()
+        if has_db or getattr(_local, "has_db", False):
+            close_old_connections()
+
+
+def _note_connection(**kwargs: Any) -> None:
+    # connection_created is sent in the thread that opened the connection.
+    _local.has_db = True
+
+
+connection_created.connect(_note_connection, dispatch_uid="raincheck.note_connection")
 
 
 def close_worker_connections() -> None:

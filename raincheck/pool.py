@@ -160,7 +160,10 @@ class RaincheckExecutor(Executor):
         """
         waiting = len(self._queue)
         if self._idle_workers:
-            self._has_work.notify(min(waiting, self._idle_workers))
+            # Wake one worker, whatever the batch: each wake-up costs the request
+            # thread a futex call (and a context switch when the woken thread
+            # lands on its CPU). The woken worker wakes the next (see _work).
+            self._has_work.notify()
         missing = min(waiting - self._idle_workers, self._max_workers - len(self._workers))
         for _ in range(missing):
             worker = Worker(
@@ -212,6 +215,8 @@ class RaincheckExecutor(Executor):
                         self._idle_workers -= 1
                     job = queue.popleft()
                     running[me] = job
+                    if queue and self._idle_workers:
+                        self._has_work.notify()
                     if self._room_waiters:
                         self._has_room.notify()
                 try:
