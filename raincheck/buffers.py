@@ -127,19 +127,33 @@ def close_buffer(**kwargs: Any) -> None:
     request = _asgi_request.get(None)
     if request is not None:
         _by_asgi_request.pop(request, None)
-    if _leave(buffer):
-        _hand_off_buffer(buffer)
+    if _leave(buffer, handing_off=True):
+        try:
+            _hand_off_buffer(buffer)
+        finally:
+            _handed_off(buffer)
 
 
-def _leave(buffer: Buffer) -> bool:
-    """Count the buffer's request as over; False if it already was."""
+def _leave(buffer: Buffer, *, handing_off: bool = False) -> bool:
+    """Count the buffer's request as over; False if it already was.
+
+    ``handing_off``: the caller hands the jobs off next and then calls
+    ``_handed_off``; until then an exit drain keeps waiting for the request.
+    """
     with _in_flight_changed:
         if buffer.closed:
             return False
         buffer.closed = True
+        if not handing_off:
+            _open.pop(id(buffer), None)
+            _in_flight_changed.notify_all()
+    return True
+
+
+def _handed_off(buffer: Buffer) -> None:
+    with _in_flight_changed:
         _open.pop(id(buffer), None)
         _in_flight_changed.notify_all()
-    return True
 
 
 def _hand_off_buffer(buffer: Buffer) -> None:
