@@ -50,9 +50,6 @@ class ServerSpec:
     event loop), so per-request isolation inside a process is put to the test.
     ``graceful_stop``: the server's normal stop, which the suite expects to
     drain the pool (``stop_signal`` is the same as a signal, used for teardown).
-    ``finishes_requests``: that stop waits for a request whose response has been
-    sent to reach ``request_finished``; where it does not (runserver), a test
-    stops the server only once the jobs have been handed off.
     """
 
     id: str
@@ -62,7 +59,6 @@ class ServerSpec:
     concurrent: bool
     stop_signal: signal.Signals
     graceful_stop: Callable[[Server], None]
-    finishes_requests: bool = True
     env: dict[str, str] = field(default_factory=dict)
 
     def skip_reason(self) -> str | None:
@@ -88,8 +84,6 @@ SERVERS: tuple[ServerSpec, ...] = (
         concurrent=True,
         stop_signal=signal.SIGINT,
         graceful_stop=_send(signal.SIGINT),
-        # Request threads are daemon threads; Ctrl-C does not wait for them.
-        finishes_requests=False,
     ),
     ServerSpec(
         "gunicorn-sync",

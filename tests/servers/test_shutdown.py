@@ -22,7 +22,6 @@ from tests.servers.checks import (
     FOUR_WORKERS,
     assert_all_ran_once,
     schedule_naps,
-    wait_handed_off,
 )
 from tests.servers.conftest import ServerFactory
 from tests.servers.harness import count, gunicorn_argv
@@ -35,9 +34,6 @@ def test_graceful_stop_runs_every_queued_job(start: ServerFactory, spec: ServerS
     """The server's graceful stop, right after a response that queued 30 jobs, runs each once."""
     server = start(spec.id, spec.argv, env=FOUR_WORKERS, stop_signal=spec.stop_signal)
     pid = schedule_naps(server)
-    if not spec.finishes_requests:
-        # runserver does not wait for its request threads: see test_sigterm.py.
-        wait_handed_off(server)
     spec.graceful_stop(server)
 
     code = server.wait_exit(EXIT_DEADLINE)

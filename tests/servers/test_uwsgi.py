@@ -147,12 +147,20 @@ def test_brutal_stop_of_a_busy_worker_loses_its_jobs_silently(start: ServerFacto
 
 
 @pytest.fixture(scope="module")
-def legacy_python(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The ``python`` of a virtualenv with uWSGI 2.0.26 (see legacy_uwsgi.py)."""
-    cache = request.config.cache
-    assert cache is not None
+def legacy_python(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The ``python`` of a virtualenv with uWSGI 2.0.26 (see legacy_uwsgi.py), kept in
+    pytest's cache directory (built again each run under ``-p no:cacheprovider``)."""
+    # config.cache exists only with pytest's cacheprovider plugin.
+    cache: pytest.Cache | None = getattr(request.config, "cache", None)
+    where = (
+        Path(cache.mkdir("raincheck-legacy-uwsgi"))
+        if cache is not None
+        else tmp_path_factory.mktemp("legacy-uwsgi")
+    )
     try:
-        yield legacy_uwsgi_python(Path(cache.mkdir("raincheck-legacy-uwsgi")))
+        yield legacy_uwsgi_python(where)
     except Unavailable as exc:
         pytest.skip(str(exc))
 

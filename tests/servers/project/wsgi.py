@@ -6,13 +6,15 @@ body; Django's ``close()`` sends ``request_finished``. The wrapper records
 request's ``response-sent`` line started before its response was complete.
 
 Two query parameters hold the request in the server after its last byte:
-``pause=M`` before Django's ``close()`` (so before ``request_finished``),
-``linger=M`` after it; each records an event, then waits for the marker ``M``.
+``pause=S`` for ``S`` seconds before Django's ``close()`` (so before
+``request_finished``), ``linger=M`` after it until the marker ``M`` exists;
+each records an event first (``paused``, ``lingering``).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
@@ -29,13 +31,13 @@ if TYPE_CHECKING:
 django_application = get_wsgi_application()
 
 
-# How long a pausing or lingering ``close()`` waits for its marker.
+# How long a lingering ``close()`` waits for its marker.
 HOLD_SECONDS = 10.0
 
 
 class _RecordSent:
     def __init__(
-        self, response: Iterable[bytes], tag: str, pause: str | None, linger: str | None
+        self, response: Iterable[bytes], tag: str, pause: float | None, linger: str | None
     ) -> None:
         self.response = response
         self.tag = tag
@@ -50,7 +52,7 @@ class _RecordSent:
         if self.pause is not None:
             # The client has the response; request_finished has not been sent.
             record(self.tag, "paused")
-            wait_for_marker(self.pause, HOLD_SECONDS)
+            time.sleep(self.pause)
         close = getattr(self.response, "close", None)
         if close is not None:
             close()
@@ -72,4 +74,7 @@ def application(environ: WSGIEnvironment, start_response: StartResponse) -> Iter
     tag = query_value(query, "tag")
     if tag is None:
         return response
-    return _RecordSent(response, tag, query_value(query, "pause"), query_value(query, "linger"))
+    pause = query_value(query, "pause")
+    return _RecordSent(
+        response, tag, None if pause is None else float(pause), query_value(query, "linger")
+    )
