@@ -121,7 +121,12 @@ class RaincheckExecutor(Executor):
                     if len(queue) >= max_queue:
                         result.dropped.append(queue.popleft())
                     queue.append(job)
-            elif policy == "block" and not in_worker():
+            elif policy == "block" and not in_worker() and self._room_waiters < self._max_workers:
+                # At most max_workers threads wait for room at once. Under ASGI each
+                # request ends on a thread of its own and the client already has its
+                # response, so waiting does not slow new requests down: unbounded,
+                # waiting threads would pile up by the thousand. Past the bound, the
+                # caller runs its jobs, as block does when its timeout passes.
                 result.run_in_caller = self._wait_for_room(rest, max_queue, block_timeout)
             else:
                 result.run_in_caller = list(rest)

@@ -154,6 +154,33 @@ def test_block_waits_for_room_and_queues_the_job() -> None:
     RAINCHECK_MAX_WORKERS=1,
     RAINCHECK_MAX_QUEUE=1,
     RAINCHECK_BACKPRESSURE="block",
+    RAINCHECK_BLOCK_TIMEOUT=3600.0,
+)
+def test_block_lets_at_most_max_workers_threads_wait_for_room() -> None:
+    """``block``: once MAX_WORKERS threads wait for room, the next caller runs its job at once."""
+    gate = hold_the_worker()
+    jobs.remember.schedule("queued")
+    waiting = spy_on_room(current_pool())
+    first = in_thread(lambda: jobs.remember.schedule("waits"))
+    assert waiting.wait(HOLD_LIMIT)
+    # Without the bound this would wait for room for as long as the gate holds.
+    second = in_thread(lambda: jobs.remember.schedule("runs in its caller"))
+    second()
+    assert jobs.values() == ["runs in its caller"]
+    assert not thread_of("runs in its caller").startswith("raincheck-")
+    gate.release.set()
+    first()
+    wait_idle()
+    assert sorted(jobs.values()) == ["held", "queued", "runs in its caller", "waits"]
+    stats = raincheck.stats()
+    assert stats.ran_in_caller == 1
+    assert balanced(stats)
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1,
+    RAINCHECK_MAX_QUEUE=1,
+    RAINCHECK_BACKPRESSURE="block",
     RAINCHECK_BLOCK_TIMEOUT=60.0,
 )
 def test_block_on_a_worker_runs_the_job_there_without_waiting() -> None:
