@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from tests.servers.harness import Event, Server, count, only
+from tests.servers.harness import (
+    POLL_INTERVAL,
+    Event,
+    Server,
+    ServerError,
+    count,
+    only,
+    process_gone,
+)
 
 JOBS = 30
 EXIT_DEADLINE = 20.0
@@ -35,6 +46,25 @@ def assert_all_ran_once(server: Server, pid: int, prefix: str = "nap", n: int = 
     pids = {e["pid"] for e in seen if e["tag"].startswith(f"{prefix}-")}
     assert pids == {pid}, server.report("a job ran in another process")
     assert "did not finish" not in server.log(), server.report("the drain reported lost jobs")
+
+
+def assert_replaced(server: Server, old: int) -> None:
+    """Worker ``old`` exits and a new worker answers in its place; the master stays.
+
+    Pings meanwhile: a worker recycled by max-requests counts every request,
+    readiness checks that timed out included, so the one that queued the jobs
+    may need another request or two before its turn comes.
+    """
+    deadline = time.monotonic() + EXIT_DEADLINE
+    while not process_gone(old):
+        if time.monotonic() > deadline:
+            raise ServerError(server.report(f"worker {old} still running"))
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            server.get("/ping/", timeout=5)
+        time.sleep(POLL_INTERVAL)
+    new = server.get_json("/ping/")["pid"]
+    assert new not in (old, server.process.pid), server.report("no new worker took over")
+    assert server.process.poll() is None, server.report("the master exited")
 
 
 def check_forked_workers(

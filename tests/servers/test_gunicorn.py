@@ -9,17 +9,15 @@ import pytest
 from tests.servers.checks import (
     FOUR_WORKERS,
     assert_all_ran_once,
+    assert_replaced,
     check_forked_workers,
     schedule_naps,
 )
 from tests.servers.conftest import ServerFactory
 from tests.servers.harness import (
-    Server,
     count,
     gunicorn_argv,
     only,
-    process_gone,
-    wait_until,
     worker_options,
 )
 from tests.servers.project.wsgi_preload import IMPORT_TAGS
@@ -68,14 +66,6 @@ def test_a_raising_job_is_logged_and_the_next_job_still_runs(
     # The worker (and its pool) survived: the next request's job runs there too.
     assert server.get_json("/quick/?tag=later")["pid"] == pid
     server.wait_for_events(lambda seen: count(seen, "later", "end") == 1, "a later job")
-
-
-def assert_replaced(server: Server, old: int) -> None:
-    """Worker ``old`` has exited and a new worker answers in its place."""
-    wait_until(lambda: process_gone(old), f"worker {old} to exit", server, timeout=20)
-    new = server.get_json("/ping/")["pid"]
-    assert new not in (old, server.process.pid), server.report("no new worker took over")
-    assert server.process.poll() is None, server.report("the master exited")
 
 
 @pytest.mark.parametrize("worker", ["sync", "gthread"])

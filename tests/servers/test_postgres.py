@@ -193,13 +193,14 @@ def test_thousands_of_jobs_never_hold_more_connections_than_workers(
     print(f"CONN_MAX_AGE={conn_max_age}: {figures}, {report['sessions']} sessions")
     assert report["succeeded"] == JOBS, server.report(str(report))
     assert report["failed"] == 0, server.report(str(report))
+    # The sampler saw the jobs' sessions: the bounds below are not vacuous.
     assert figures["samples"] >= 10, server.report(f"too few samples: {figures}")
-    assert 1 <= figures["max_active"] <= WORKERS, server.report(str(figures))
-    if sys.platform == "linux":
-        assert 1 <= figures["max_client_sockets"] <= WORKERS, server.report(str(figures))
+    assert figures["max_pg_stat_activity"] >= 1, server.report(f"no session seen: {figures}")
+    assert figures["max_active"] <= WORKERS, server.report(str(figures))
+    assert figures["max_client_sockets"] <= WORKERS, server.report(str(figures))
     if conn_max_age:
         # No session ends while the jobs run: the server side counts exactly.
-        assert 1 <= figures["max_pg_stat_activity"] <= WORKERS, server.report(str(figures))
+        assert figures["max_pg_stat_activity"] <= WORKERS, server.report(str(figures))
     if conn_max_age == 0:
         # Each job's connection is closed after it: a new session every time.
         assert report["sessions"] == JOBS, server.report(f"{report['sessions']} sessions")

@@ -31,18 +31,17 @@ from tests.servers.checks import (
     EXIT_DEADLINE,
     FOUR_WORKERS,
     assert_all_ran_once,
+    assert_replaced,
     check_forked_workers,
     schedule_naps,
 )
 from tests.servers.conftest import ServerFactory
 from tests.servers.harness import (
-    Server,
     count,
     only,
     position,
     process_gone,
     uwsgi_argv,
-    wait_until,
 )
 from tests.servers.legacy_uwsgi import LEGACY_UWSGI, Unavailable, legacy_uwsgi_python
 from tests.servers.project.wsgi_prefork import IMPORT_TAGS
@@ -61,14 +60,6 @@ def _needs_uwsgi() -> None:
     reason = spec("uwsgi-prefork").skip_reason()
     if reason:
         pytest.skip(reason)
-
-
-def assert_replaced(server: Server, old: int) -> None:
-    """Worker ``old`` has exited and a new worker answers in its place."""
-    wait_until(lambda: process_gone(old), f"worker {old} to exit", server, timeout=EXIT_DEADLINE)
-    new = server.get_json("/ping/")["pid"]
-    assert new != old, server.report("no new worker took over")
-    assert server.process.poll() is None, server.report("the master exited")
 
 
 @pytest.mark.parametrize("spec", params(UWSGI_SERVERS))
