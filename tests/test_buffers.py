@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
@@ -15,7 +14,7 @@ from django.test import AsyncClient, Client, RequestFactory, override_settings
 
 from raincheck.testing import wait_idle
 from tests.app import jobs, views
-from tests.app.helpers import async_client_settings, async_get
+from tests.app.helpers import async_client_settings, async_get, in_thread
 from tests.app.views import hooks
 
 
@@ -211,28 +210,6 @@ def test_async_view_with_run_async_false_runs_jobs_after_the_response() -> None:
     assert jobs.values() == ["a", "b"]
 
 
-def run_in_thread(target: Callable[[], object]) -> Callable[[], None]:
-    """Start ``target`` in a thread; the returned function joins it and re-raises its error."""
-    errors: list[BaseException] = []
-
-    def wrapper() -> None:
-        try:
-            target()
-        except BaseException as exc:
-            errors.append(exc)
-
-    thread = threading.Thread(target=wrapper)
-    thread.start()
-
-    def join() -> None:
-        thread.join(timeout=10)
-        assert not thread.is_alive()
-        if errors:
-            raise errors[0]
-
-    return join
-
-
 def test_one_requests_end_never_hands_off_another_requests_jobs() -> None:
     """Request B finishing (and its job running) leaves request A's job buffered."""
     a_scheduled = threading.Event()
@@ -246,7 +223,7 @@ def test_one_requests_end_never_hands_off_another_requests_jobs() -> None:
         seen_when_a_returned.extend(jobs.values())
 
     hooks["slow"] = slow
-    join_a = run_in_thread(lambda: Client().get("/hook/slow/"))
+    join_a = in_thread(lambda: Client().get("/hook/slow/"))
     assert a_scheduled.wait(10)
 
     Client().get("/schedule/?v=B")
