@@ -46,8 +46,13 @@ def run(job: Job) -> bool:
     """Run one job; log and signal a failure instead of raising. True on success."""
     fn, args, kwargs = job
     func = fn.func
-    send_robust(signals.job_started, sender=func, args=args, kwargs=kwargs)
-    started = time.perf_counter()
+    # This runs once per job: signals nobody listens to and a clock nobody reads
+    # are skipped (each would cost about as much as a trivial job).
+    if signals.job_started.receivers:
+        send_robust(signals.job_started, sender=func, args=args, kwargs=kwargs)
+    threshold = conf.get().slow_job_warning
+    timed = threshold is not None or bool(signals.job_finished.receivers)
+    started = time.perf_counter() if timed else 0.0
     try:
         call(fn, args, kwargs)
     except (Exception, SystemExit) as exc:
@@ -55,16 +60,16 @@ def run(job: Job) -> bool:
         logger.error("raincheck job %s failed", fn.name, exc_info=True)
         send_robust(signals.job_failed, sender=func, args=args, kwargs=kwargs, exception=exc)
         return False
-    duration = time.perf_counter() - started
-    threshold = conf.get().slow_job_warning
-    if threshold is not None and duration > threshold:
-        logger.warning(
-            "raincheck job %s took %.3f s (RAINCHECK_SLOW_JOB_WARNING is %s s)",
-            fn.name,
-            duration,
-            threshold,
-        )
-    send_robust(signals.job_finished, sender=func, args=args, kwargs=kwargs, duration=duration)
+    if timed:
+        duration = time.perf_counter() - started
+        if threshold is not None and duration > threshold:
+            logger.warning(
+                "raincheck job %s took %.3f s (RAINCHECK_SLOW_JOB_WARNING is %s s)",
+                fn.name,
+                duration,
+                threshold,
+            )
+        send_robust(signals.job_finished, sender=func, args=args, kwargs=kwargs, duration=duration)
     return True
 
 
@@ -72,7 +77,7 @@ def send_robust(signal: Signal, **kwargs: Any) -> None:
     # A failing receiver is logged, never raised: it must not fail the job, the
     # worker, or (for jobs run in the caller) the request's end.
     if not signal.receivers:
-        return  # the usual case, twice per job: skip building and sending anything
+        return
     for receiver, result in signal.send_robust(**kwargs):
         if isinstance(result, Exception):
             logger.error("raincheck: receiver %r of a job signal failed", receiver, exc_info=result)
@@ -82,16 +87,18 @@ def run_in_worker(job: Job) -> bool:
     """Run a job on a pool thread, treating it like Django treats a request."""
     # Django closes broken or expired connections at request start and end;
     # pool threads never see those signals, so they do it around each job.
-    _local.keeps_loop = True  # closed by close_thread_loop() when the worker stops
     # Only a thread that has opened a connection can have one to close; asking
     # Django costs more than a trivial job, so threads that never did skip it.
-    has_db = getattr(_local, "has_db", False)
+    state = _local.__dict__  # this thread's: a dict lookup is cheaper than getattr()
+    if "keeps_loop" not in state:
+        _local.keeps_loop = True  # closed by close_thread_loop() when the worker stops
+    has_db = state.get("has_db", False)
     if has_db:
         close_old_connections()
     try:
         return run(job)
     finally:
-        if has_db or getattr(_local, "has_db", False):
+        if has_db or state.get("has_db", False):
             close_old_connections()
 
 
