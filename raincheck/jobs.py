@@ -42,8 +42,11 @@ class JobFunction(Protocol):
 Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any]]
 
 
-def run(job: Job) -> bool:
-    """Run one job; log and signal a failure instead of raising. True on success."""
+def run(job: Job, *, on_worker: bool = False) -> bool:
+    """Run one job; log and signal a failure instead of raising. True on success.
+
+    ``on_worker``: this is a pool thread, which never runs an event loop.
+    """
     fn, args, kwargs = job
     func = fn.func
     # This runs once per job: signals nobody listens to and a clock nobody reads
@@ -54,7 +57,10 @@ def run(job: Job) -> bool:
     timed = threshold is not None or bool(signals.job_finished.receivers)
     started = time.perf_counter() if timed else 0.0
     try:
-        call(fn, args, kwargs)
+        if on_worker and not fn.is_async:
+            func(*args, **kwargs)
+        else:
+            call(fn, args, kwargs)
     except (Exception, SystemExit) as exc:
         # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
         logger.error("raincheck job %s failed", fn.name, exc_info=True)
@@ -96,7 +102,7 @@ def run_in_worker(job: Job) -> bool:
     if has_db:
         close_old_connections()
     try:
-        return run(job)
+        return run(job, on_worker=True)
     finally:
         if has_db or state.get("has_db", False):
             close_old_connections()
