@@ -67,9 +67,11 @@ def test_uvicorn_client_gone_before_the_response(start: ServerFactory) -> None:
     (server.workdir / "markers" / "D-gone").touch()
     check_handed_off_alone(server, "D", "E")
     seen = server.events()
-    if django.VERSION >= (5, 0):
-        assert count(seen, "D", "view-cancelled") == 1, server.report("the view was not cancelled")
-    else:
+    # Django >= 5.0 usually cancels the view when it sees the disconnect, but
+    # under load the view may return first: either way it ends exactly once.
+    ended = count(seen, "D", "view-cancelled") + count(seen, "D", "view-return")
+    assert ended == 1, server.report("the view did not end exactly once")
+    if django.VERSION < (5, 0):
         assert count(seen, "D", "view-return") == 1, server.report("the view did not return")
     assert ORPHAN_WARNING not in server.log(), server.report("request_finished was not sent?")
 
