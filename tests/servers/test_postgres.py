@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import Server, ServerError, gunicorn_argv
+from tests.servers.harness import Server, ServerError, count, gunicorn_argv
 from tests.servers.postgres import Cluster, Unavailable, throwaway_cluster
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
@@ -243,3 +243,25 @@ def test_a_killed_connection_does_not_poison_later_jobs(
     if failed:
         log = server.wait_for_log("ERROR raincheck", "OperationalError")
         assert log.count("ERROR raincheck") == failed
+
+
+def test_on_commit_jobs_follow_postgresql_transactions(
+    start: ServerFactory, postgres: Cluster
+) -> None:
+    """On PostgreSQL, on_commit jobs run once their transaction commits, never after a rollback."""
+    server = start_server(start, postgres)
+    server.get_json("/on-commit/?prefix=tx")
+    seen = server.wait_for_events(
+        lambda seen: (
+            count(seen, "tx-outer", "start") == 1 and count(seen, "tx-kept-savepoint", "start") == 1
+        ),
+        "the committed jobs",
+    )
+    server.get_json("/quick/?tag=after")  # a later job: the rolled-back ones had their chance
+    seen = server.wait_for_events(lambda seen: count(seen, "after", "end") == 1, "job after")
+    assert count(seen, "tx-lost", "start") == 0, server.report("a rolled-back job ran")
+    assert count(seen, "tx-lost-savepoint", "start") == 0, server.report("a savepoint's job ran")
+    order = [e["event"] for e in seen if e["tag"] in ("tx", "tx-outer")]
+    assert order.index("view-return") < order.index("start"), server.report(
+        "ran before the response"
+    )

@@ -61,3 +61,9 @@ def touch_db() -> None:
         pid, started = cursor.fetchone()
     with sessions_lock:
         sessions.add((pid, started.isoformat()))
+
+
+@raincheck(on_commit=True)
+def committed(tag: str) -> None:
+    """Record that the transaction that scheduled ``tag`` committed and the job ran."""
+    record(tag, "start")

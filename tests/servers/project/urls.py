@@ -17,6 +17,7 @@ urlpatterns = [
     path("abandoned/", views.abandoned),
     path("waits/", views.waits),
     path("db-jobs/", views.db_jobs),
+    path("on-commit/", views.on_commit),
     path("db-report/", views.db_report),
     path("shutdown/", views.shutdown),
 ]

@@ -243,3 +243,37 @@ def shutdown(request: HttpRequest) -> JsonResponse:
     """``raincheck.shutdown()``: drain and stop the pool (its threads close their connections)."""
     raincheck.shutdown()
     return JsonResponse(_report())
+
+
+class _Rollback(Exception):
+    pass
+
+
+def on_commit(request: HttpRequest) -> JsonResponse:
+    """Schedule ``committed`` jobs in committed and rolled-back transactions and savepoints.
+
+    Tags: ``<prefix>-outer`` and ``<prefix>-kept-savepoint`` commit; ``<prefix>-lost-savepoint``
+    and ``<prefix>-lost`` are rolled back and must never run.
+    """
+    from django.db import transaction
+
+    prefix = request.GET["prefix"]
+    with transaction.atomic():
+        jobs.committed.schedule(f"{prefix}-outer")
+        try:
+            with transaction.atomic():
+                jobs.committed.schedule(f"{prefix}-lost-savepoint")
+                raise _Rollback
+        except _Rollback:
+            pass
+        with transaction.atomic():
+            jobs.committed.schedule(f"{prefix}-kept-savepoint")
+        record(prefix, "before-commit")
+    try:
+        with transaction.atomic():
+            jobs.committed.schedule(f"{prefix}-lost")
+            raise _Rollback
+    except _Rollback:
+        pass
+    record(prefix, "view-return")
+    return JsonResponse({"pid": os.getpid()})
