@@ -265,9 +265,7 @@ class RaincheckExecutor(Executor):
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            self._closed = True
-            self._has_work.notify_all()
-            self._has_room.notify_all()
+            self._close()
             # Idle workers now leave, closing their database connections.
             finished = self._wait_until(lambda: not self._queue and not self._running, deadline)
             if finished:
@@ -287,6 +285,13 @@ class RaincheckExecutor(Executor):
             # An "infinite" setting (float("inf"), 1e10) is longer than wait() accepts.
             self._is_idle.wait(None if remaining is None else min(remaining, threading.TIMEOUT_MAX))
         return True
+
+    def _close(self) -> None:
+        # Lock held. Hand-offs from now on go back to their callers; idle workers
+        # leave once the queue is empty; threads blocked for room stop waiting.
+        self._closed = True
+        self._has_work.notify_all()
+        self._has_room.notify_all()
 
     @property
     def closed(self) -> bool:
@@ -317,7 +322,7 @@ class RaincheckExecutor(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         with self._lock:
-            self._closed = True
+            self._close()
             if cancel_futures:
                 # Like the stdlib: pending futures are cancelled. Jobs handed off
                 # by raincheck are not futures and still run.
@@ -329,8 +334,6 @@ class RaincheckExecutor(Executor):
                 self._queue.clear()  # in place: workers hold a reference to it
                 self._queue.extend(kept)
                 self._is_idle.notify_all()
-            self._has_work.notify_all()
-            self._has_room.notify_all()
         if wait:
             self.wait_idle()
 
