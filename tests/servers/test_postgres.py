@@ -67,15 +67,18 @@ def client_sockets(pid: int, port: int) -> int:
             target = os.readlink(fd)
             if target.startswith("socket:["):
                 inodes.add(target[8:-1])
-    established = 0
+    # Count inodes, not lines: the kernel builds /proc/net/tcp a page at a time,
+    # and a socket closed meanwhile shifts the table so that a later page can
+    # repeat a line of an earlier one (seen with thousands of short connections).
+    established: set[str] = set()
     for table in ("tcp", "tcp6"):
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
                 fields = line.split()
                 remote_port = int(fields[2].rsplit(":", 1)[1], 16)
                 if remote_port == port and fields[3] == "01" and fields[9] in inodes:
-                    established += 1
-    return established
+                    established.add(fields[9])
+    return len(established)
 
 
 class Sampler:
