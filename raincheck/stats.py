@@ -14,7 +14,10 @@ class Stats:
     counted when its response has been sent. Once everything has drained,
     ``succeeded + failed + dropped == scheduled``; ``ran_in_caller`` counts the
     succeeded or failed jobs that backpressure or shutdown ran on the thread that
-    handed them off rather than on the pool.
+    handed them off rather than on the pool. ``queued`` counts every accepted job
+    not started yet, ``running`` the workers busy with a job. A worker that took
+    several jobs in one step adds their outcomes once it has run them all, so
+    while jobs run the counts may trail by a few jobs per worker.
     """
 
     scheduled: int

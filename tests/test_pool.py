@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import CancelledError, Executor
@@ -39,6 +40,36 @@ def held_then_schedule(gate: Gate, value: str) -> None:
     assert gate.release.wait(HOLD_LIMIT)
     jobs.remember.schedule(value)
     jobs.record(threading.current_thread().name, "outer-done")
+
+
+class Latch:
+    """``done`` is set once ``arrive()`` has been called ``count`` times."""
+
+    def __init__(self, count: int) -> None:
+        self.remaining = count
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def arrive(self) -> None:
+        with self.lock:
+            self.remaining -= 1
+            if self.remaining == 0:
+                self.done.set()
+
+
+@decorate
+def arrive(latch: Latch, value: str) -> None:
+    """Record ``value`` and count down ``latch``."""
+    jobs.record(threading.current_thread().name, value)
+    latch.arrive()
+
+
+@decorate
+def now_and_then_slow(i: int) -> None:
+    """Record ``i``; every 97th job also sleeps a millisecond (I/O), so batches end unevenly."""
+    if i % 97 == 0:
+        time.sleep(0.001)
+    jobs.record(threading.current_thread().name, str(i))
 
 
 def balanced(stats: Stats) -> bool:
@@ -578,3 +609,94 @@ def test_hand_off_after_drain_returns_the_jobs_to_the_caller(
     assert result.dropped == []
     stats = executor.stats()
     assert (stats.scheduled, stats.ran_in_caller, stats.queued) == (1, 1, 0)
+
+
+# -- batches: a worker takes a share of a long queue in one step ---------------
+
+
+def test_jobs_behind_a_slow_job_in_a_batch_go_to_an_idle_worker(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """A batch's jobs do not wait behind its slow first job while another worker is idle."""
+    executor = make_executor(2)
+    gate, latch = Gate(), Latch(39)
+    slow = held_job(gate, "slow")
+    executor.hand_off([slow, *[(arrive, (latch, str(i)), {}) for i in range(39)]])
+    # The worker holding the slow job took a batch of the 40 (up to 16): the
+    # other worker runs its own share, then the rest of that batch.
+    assert latch.done.wait(HOLD_LIMIT), f"{latch.remaining} jobs stuck behind the slow one"
+    assert not gate.release.is_set()
+    assert executor.stats().running == 1
+    gate.release.set()
+    assert executor.wait_idle(HOLD_LIMIT)
+    assert Counter(jobs.values()) == Counter(["slow", *(str(i) for i in range(39))])
+    stats = executor.stats()
+    assert stats.succeeded == stats.scheduled == 40
+
+
+def test_a_drain_deadline_drops_the_unstarted_rest_of_a_batch(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """Jobs a worker took in a batch but never started are reported, dropped and never run."""
+    executor = make_executor(1)
+    gate = Gate()
+    stuck, rest = held_job(gate, "stuck"), [job(str(i)) for i in range(5)]
+    executor.hand_off([stuck, *rest])  # one worker takes all six in one step
+    assert gate.started.wait(HOLD_LIMIT)
+    assert executor.stats().queued == 5
+    assert executor.drain(0.05) == [stuck, *rest]
+    stats = executor.stats()
+    assert (stats.queued, stats.running, stats.dropped) == (0, 1, 5)
+    gate.release.set()
+    assert executor.wait_idle(HOLD_LIMIT)
+    assert jobs.values() == ["stuck"]
+    assert balanced(executor.stats())
+
+
+def test_max_queue_counts_the_jobs_waiting_in_a_batch(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """A batch's unstarted jobs still take room in ``MAX_QUEUE``: ``drop`` drops the new job."""
+    executor = make_executor(1)
+    gate = Gate()
+    executor.hand_off([held_job(gate, "held"), job("a"), job("b"), job("c")], max_queue=4)
+    assert gate.started.wait(HOLD_LIMIT)  # "a" to "c" wait in the worker's batch
+    late = [job("d"), job("e")]
+    result = executor.hand_off(late, max_queue=4, policy="drop")
+    assert result.dropped == late[1:]
+    gate.release.set()
+    assert executor.wait_idle(HOLD_LIMIT)
+    assert jobs.values() == ["held", "a", "b", "c", "d"]
+    assert balanced(executor.stats())
+
+
+def test_drop_oldest_drops_the_oldest_job_even_from_a_batch(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """``drop_oldest`` discards the oldest unstarted job, whether queued or in a batch."""
+    executor = make_executor(1)
+    gate = Gate()
+    executor.hand_off([held_job(gate, "held"), job("a"), job("b"), job("c")], max_queue=4)
+    assert gate.started.wait(HOLD_LIMIT)
+    executor.hand_off([job("d")], max_queue=4, policy="drop_oldest")
+    result = executor.hand_off([job("e")], max_queue=4, policy="drop_oldest")
+    assert result.dropped == [job("a")]
+    gate.release.set()
+    assert executor.wait_idle(HOLD_LIMIT)
+    assert jobs.values() == ["held", "b", "c", "d", "e"]
+    assert balanced(executor.stats())
+
+
+def test_uneven_batches_run_every_job_exactly_once(
+    make_executor: Callable[[int], RaincheckExecutor],
+) -> None:
+    """Bursts whose jobs take uneven time, so idle workers reclaim batches: each job runs once."""
+    executor = make_executor(4)
+    for burst in range(5):
+        jobs.calls.clear()
+        executor.hand_off([(now_and_then_slow, (i,), {}) for i in range(2000)])
+        assert executor.wait_idle(HOLD_LIMIT)
+        assert Counter(jobs.values()) == Counter(str(i) for i in range(2000)), f"burst {burst}"
+    stats = executor.stats()
+    assert stats.succeeded == stats.scheduled == 10_000
+    assert balanced(stats)
