@@ -107,10 +107,16 @@ def wait_until(condition: Callable[[], bool], what: str, *processes: Process) ->
     raise AssertionError(f"{what} did not happen within {DEADLINE} s\n{logs}")
 
 
-def migrated_env(settings: str, data_dir: Path) -> dict[str, str]:
-    """The environment of a test project, with its SQLite database in ``data_dir`` migrated."""
+def migrated_env(
+    settings: str, data_dir: Path, extra: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The environment of a test project (plus ``extra``), its database migrated.
+
+    Its SQLite database, unless ``extra`` names another, lives in ``data_dir``.
+    """
     environ = {
         **os.environ,
+        **(extra or {}),
         "DJANGO_SETTINGS_MODULE": settings,
         "RAINCHECK_DB_DIR": str(data_dir),
         "PYTHONPATH": str(REPO_ROOT),

@@ -1,14 +1,16 @@
 """End to end with a durable backend: django-tasks-db and its own ``db_worker`` process.
 
-A real server (``runserver``) and a real ``db_worker`` share a SQLite file. The
-view schedules a ``@raincheck`` job; RAINCHECK_TASKS_BACKEND sends it to
-django-tasks-db after the response; the worker process runs it and records the
-result. Every wait polls another process with a deadline.
+A real server (``runserver``) and a real ``db_worker`` share a database: a
+SQLite file, and a real PostgreSQL where one can run here. The view schedules a
+``@raincheck`` job; RAINCHECK_TASKS_BACKEND sends it to django-tasks-db after
+the response; the worker process runs it and records the result. Every wait
+polls another process with a deadline.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,25 @@ SETTINGS = "tests.tasks.db_project.settings"
 TASK_PATH = "raincheck.tasks_routing.tests:tasks:db_project:jobs:greet"
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Environment that points the project at its database (SQLite: none needed)."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    from tests.servers.postgres import Unavailable, throwaway_cluster
+
+    try:
+        with throwaway_cluster() as cluster:
+            yield {"RAINCHECK_TEST_DATABASE": json.dumps(cluster.django_database())}
+    except Unavailable as exc:
+        pytest.skip(str(exc))
+
+
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[tuple[Process, Process, int]]:
+def processes(tmp_path: Path, database: dict[str, str]) -> Iterator[tuple[Process, Process, int]]:
     """A ``db_worker`` and a ``runserver`` on a migrated database; both always stopped."""
-    env = migrated_env(SETTINGS, tmp_path)
+    env = migrated_env(SETTINGS, tmp_path, database)
     port = free_port()
     started: list[Process] = []
     try:
@@ -68,10 +85,12 @@ def processes(tmp_path: Path) -> Iterator[tuple[Process, Process, int]]:
 
 
 def test_scheduled_job_is_run_by_a_separate_db_worker(
-    processes: tuple[Process, Process, int], tmp_path: Path
+    processes: tuple[Process, Process, int], tmp_path: Path, database: dict[str, str]
 ) -> None:
     """A job scheduled in a view is stored after the response and run by the db_worker process."""
     worker, server, port = processes
+    vendor = get(port, "/results/")[1]["vendor"]
+    assert vendor == ("postgresql" if database else "sqlite")
     status, body = get(port, "/schedule/?name=ada")
     assert status == 200
     assert body == {"rows_during_view": 0}

@@ -1,11 +1,13 @@
 """A project whose ``@raincheck`` jobs go to django-tasks-db, for test_db_worker.py.
 
 The web server and the ``db_worker`` process both use it; ``RAINCHECK_DB_DIR``
-(set by the test) holds the SQLite database and the events file.
+(set by the test) holds the SQLite database and the events file;
+``RAINCHECK_TEST_DATABASE`` replaces SQLite with a PostgreSQL database.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -23,7 +25,10 @@ INSTALLED_APPS = [
     "raincheck",
 ]
 DATABASES = {
-    "default": {
+    # A PostgreSQL database when the test gives one (RAINCHECK_TEST_DATABASE, JSON).
+    "default": json.loads(os.environ["RAINCHECK_TEST_DATABASE"])
+    if "RAINCHECK_TEST_DATABASE" in os.environ
+    else {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": str(DATA_DIR / "db.sqlite3"),
         # The web process and the worker write the same file.

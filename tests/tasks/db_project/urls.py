@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.db import connection
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
@@ -36,7 +37,7 @@ def results(request: HttpRequest) -> HttpResponse:
         ._default_manager.order_by("enqueued_at")
         .values("task_path", "status", "args_kwargs", "return_value", "worker_ids", "backend_name")
     )
-    return JsonResponse({"rows": list(rows)})
+    return JsonResponse({"rows": list(rows), "vendor": connection.vendor})
 
 
 async def async_task(request: HttpRequest) -> HttpResponse:
