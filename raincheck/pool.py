@@ -126,9 +126,11 @@ class RaincheckExecutor(Executor):
             if policy == "drop":
                 result.dropped = rest
             elif policy == "drop_oldest":
+                # The oldest may be in a worker's batch. With the lock held no new
+                # batch forms, so after this the queue holds every waiting job.
+                self._reclaim()
                 for job in rest:
-                    if self._waiting() >= max_queue:
-                        self._reclaim()  # the oldest may be in a worker's batch
+                    if len(queue) >= max_queue:
                         result.dropped.append(queue.popleft())
                     queue.append(job)
             elif policy == "block" and not in_worker() and self._room_waiters < self._max_workers:
