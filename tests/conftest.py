@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.dispatch import Signal
@@ -16,7 +16,22 @@ from raincheck.pool import Worker
 from raincheck.stats import Counters
 from tests.app import jobs, views
 
+if TYPE_CHECKING:
+    from tests.servers.postgres import Cluster
+
 Received = list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Cluster]:
+    """A PostgreSQL cluster of its own (skipped, with the reason, where none can run)."""
+    from tests.servers.postgres import Unavailable, throwaway_cluster
+
+    try:
+        with throwaway_cluster() as cluster:
+            yield cluster
+    except Unavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture(autouse=True)

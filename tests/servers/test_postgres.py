@@ -23,7 +23,7 @@ import pytest
 
 from tests.servers.conftest import ServerFactory
 from tests.servers.harness import Server, ServerError, count, gunicorn_argv
-from tests.servers.postgres import Cluster, Unavailable, throwaway_cluster
+from tests.servers.postgres import Cluster
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
 
@@ -35,16 +35,6 @@ ACTIVITY_BY_STATE = (
     "SELECT count(*), count(*) FILTER (WHERE state = 'active')"
     " FROM pg_stat_activity WHERE application_name = %s"
 )
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[Cluster]:
-    """A PostgreSQL cluster of its own (skipped, with the reason, where none can run)."""
-    try:
-        with throwaway_cluster() as cluster:
-            yield cluster
-    except Unavailable as exc:
-        pytest.skip(str(exc))
 
 
 def start_server(start: ServerFactory, postgres: Cluster, **database: Any) -> Server:

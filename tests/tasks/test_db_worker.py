@@ -30,9 +30,10 @@ pytest.importorskip(
     exc_type=ImportError,
 )
 
+from tests.servers.harness import free_port  # noqa: E402
+from tests.servers.postgres import Cluster  # noqa: E402
 from tests.tasks.processes import (  # noqa: E402
     Process,
-    free_port,
     get,
     migrated_env,
     read_events,
@@ -45,18 +46,12 @@ TASK_PATH = "raincheck.tasks_routing.tests:tasks:db_project:jobs:greet"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+def database(request: pytest.FixtureRequest) -> dict[str, str]:
     """Environment that points the project at its database (SQLite: none needed)."""
     if request.param == "sqlite":
-        yield {}
-        return
-    from tests.servers.postgres import Unavailable, throwaway_cluster
-
-    try:
-        with throwaway_cluster() as cluster:
-            yield {"RAINCHECK_TEST_DATABASE": json.dumps(cluster.django_database())}
-    except Unavailable as exc:
-        pytest.skip(str(exc))
+        return {}
+    cluster: Cluster = request.getfixturevalue("postgres")
+    return {"RAINCHECK_TEST_DATABASE": json.dumps(cluster.django_database())}
 
 
 @pytest.fixture

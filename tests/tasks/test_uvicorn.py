@@ -23,9 +23,9 @@ pytest.importorskip(
     exc_type=ImportError,
 )
 
+from tests.servers.harness import free_port  # noqa: E402
 from tests.tasks.processes import (  # noqa: E402
     Process,
-    free_port,
     get,
     migrated_env,
     read_events,
