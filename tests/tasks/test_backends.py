@@ -7,7 +7,6 @@ import threading
 from datetime import timedelta
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import async_to_sync
 from django.test import AsyncClient, Client
@@ -32,6 +31,7 @@ from raincheck.backends import (  # noqa: E402
 )
 from raincheck.testing import capture, wait_idle  # noqa: E402
 from tests.app import jobs  # noqa: E402
+from tests.app.helpers import fails_with_async_client_before_django_6  # noqa: E402
 from tests.tasks import tasks, views  # noqa: E402
 
 SUCCESSFUL = TaskResultStatus.SUCCESSFUL
@@ -203,13 +203,7 @@ def test_async_task_failure_is_recorded() -> None:
     assert "async broken" in result.errors[0].traceback
 
 
-@pytest.mark.xfail(
-    django.VERSION < (6, 0),
-    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather() "
-    "(ticket #36714), and Django's AsyncClient, unlike its ASGI handler, gives a request no "
-    "ThreadSensitiveContext through which raincheck.buffers could find the buffer set there",
-    strict=True,
-)
+@fails_with_async_client_before_django_6
 def test_aenqueue_from_an_async_view_runs_after_the_response(
     task_signals: dict[str, list[dict[str, Any]]],
 ) -> None:

@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ImproperlyConfigured
@@ -32,6 +31,7 @@ from raincheck.tasks_routing import (  # noqa: E402
     routed_task,
 )
 from raincheck.testing import capture, wait_idle  # noqa: E402
+from tests.app.helpers import fails_with_async_client_before_django_6  # noqa: E402
 from tests.app.jobs import record, values  # noqa: E402
 from tests.tasks import jobs  # noqa: E402
 
@@ -90,13 +90,7 @@ def test_routed_job_runs_through_the_backend(
     assert result.return_value == "hello ada!"
 
 
-@pytest.mark.xfail(
-    django.VERSION < (6, 0),
-    reason="Django < 6.0 sends request_started to sync receivers inside asyncio.gather() "
-    "(ticket #36714), and Django's AsyncClient, unlike its ASGI handler, gives a request no "
-    "ThreadSensitiveContext through which raincheck.buffers could find the buffer set there",
-    strict=True,
-)
+@fails_with_async_client_before_django_6
 def test_async_job_from_an_async_view_runs_as_an_async_task(
     settings: SettingsWrapper, finished: list[dict[str, Any]]
 ) -> None:
