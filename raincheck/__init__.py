@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from raincheck.decorators import RaincheckFunction, raincheck
-from raincheck.scheduling import shutdown, stats
+from raincheck.drain import shutdown
+from raincheck.process import stats
 from raincheck.stats import Stats
 
 __all__ = ["RaincheckFunction", "Stats", "raincheck", "shutdown", "stats"]

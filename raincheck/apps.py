@@ -1,3 +1,5 @@
+"""The app: registers the system checks and the exit hooks that servers need."""
+
 from __future__ import annotations
 
 from django.apps import AppConfig
@@ -9,14 +11,18 @@ class RaincheckConfig(AppConfig):
     verbose_name = "raincheck"
 
     def ready(self) -> None:
-        # Importing the decorators wires the request_started/request_finished
-        # receivers. No thread starts here: the pool is created on first use,
-        # after any fork the server does (FACTS.md §2).
-        import raincheck.decorators  # noqa: F401
+        # Importing raincheck (this package) wired the request_started and
+        # request_finished receivers and the exit drain. No thread starts here:
+        # the pool is created on first use, after any fork the server does
+        # (docs/design.rst, "Fork").
         from raincheck import conf, servers
-        from raincheck.checks import check_on_success_middleware, check_runtime, check_settings
-        from raincheck.scheduling import drain_for_exit
-        from raincheck.tasks_routing import check_tasks_backend
+        from raincheck.checks import (
+            check_on_success_middleware,
+            check_runtime,
+            check_settings,
+            check_tasks_backend,
+        )
+        from raincheck.drain import drain_for_exit
 
         checks.register(check_settings)
         checks.register(check_runtime)

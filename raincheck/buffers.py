@@ -16,7 +16,6 @@ than lost with it.
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import threading
@@ -29,8 +28,8 @@ from typing import Any, Final
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.core.signals import got_request_exception, request_finished, request_started
 
+from raincheck.handoff import hand_off
 from raincheck.jobs import Job
-from raincheck.scheduling import before_exit_drain, hand_off
 
 logger = logging.getLogger("raincheck")
 
@@ -129,7 +128,7 @@ def close_buffer(**kwargs: Any) -> None:
         _by_asgi_request.pop(request, None)
     if _leave(buffer, handing_off=True):
         try:
-            _hand_off_buffer(buffer)
+            _release(buffer)
         finally:
             _handed_off(buffer)
 
@@ -156,7 +155,8 @@ def _handed_off(buffer: Buffer) -> None:
         _in_flight_changed.notify_all()
 
 
-def _hand_off_buffer(buffer: Buffer) -> None:
+def _release(buffer: Buffer) -> None:
+    """Hand off the jobs of a request that has ended (only some, if it failed)."""
     if not buffer:
         return
     if buffer.succeeded():
@@ -198,13 +198,18 @@ def hand_off_orphans() -> None:
             "request_finished (the client went away)",
             len(buffer),
         )
-        _hand_off_buffer(buffer)
+        _release(buffer)
+
+
+def requests_in_flight() -> bool:
+    """Whether any request has jobs it has not handed off yet (or may still schedule)."""
+    return bool(_open or _orphans or _by_asgi_request)
 
 
 def wait_for_requests(deadline: float) -> None:
     """Before the exit drain: let requests still running hand off their jobs.
 
-    Called by the exit drain (atexit, SIGTERM, uWSGI's exit hook): a server
+    Called by the exit drain (``raincheck.shutdown``): a server
     whose request threads are daemon threads (waitress, runserver) may stop
     while a request is between its response and request_finished. Never waits
     for the request this thread is itself serving.
@@ -238,23 +243,21 @@ def _empty_in_child() -> None:
     _in_flight_changed = threading.Condition(threading.RLock())
 
 
-request_started.connect(open_buffer, dispatch_uid="raincheck.open_buffer")
-request_finished.connect(close_buffer, dispatch_uid="raincheck.close_buffer")
-got_request_exception.connect(note_failure, dispatch_uid="raincheck.note_failure")
-os.register_at_fork(after_in_child=_empty_in_child)
-before_exit_drain(wait_for_requests)
+def hand_off_abandoned() -> None:
+    """At exit: hand off the jobs of ASGI requests that will never end properly.
 
-
-def _hand_off_at_exit() -> None:
+    ``weakref.finalize`` runs the finalizers of still-live contexts from its
+    own exit hook, registered when the process created its first finalizer:
+    under some servers (daphne on Django 5.2) before raincheck's, so it would
+    run after the drain and queue those buffers for nobody. Adopt them now.
+    """
     hand_off_orphans()
-    # weakref.finalize runs the finalizers of still-live contexts from its own
-    # exit hook, registered when the process created its first finalizer: under
-    # some servers (daphne on Django 5.2) before this one, so it would run after
-    # the drain and queue those buffers for nobody. Adopt them here instead.
     for buffer in list(_by_asgi_request.values()):
         _orphaned(buffer)
     hand_off_orphans()
 
 
-# Registered after raincheck.scheduling's exit drain, so it runs before it.
-atexit.register(_hand_off_at_exit)
+request_started.connect(open_buffer, dispatch_uid="raincheck.open_buffer")
+request_finished.connect(close_buffer, dispatch_uid="raincheck.close_buffer")
+got_request_exception.connect(note_failure, dispatch_uid="raincheck.note_failure")
+os.register_at_fork(after_in_child=_empty_in_child)

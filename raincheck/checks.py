@@ -1,4 +1,4 @@
-"""System checks: E0xx for invalid settings, W001-W002 for the server, W003 for options."""
+"""System checks: E001-E010 settings, E011-E012 Tasks routing, W001-W002 server, W003 options."""
 
 from __future__ import annotations
 
@@ -46,3 +46,34 @@ def check_on_success_middleware(**kwargs: Any) -> list[CheckMessage]:
             id="raincheck.W003",
         )
     ]
+
+
+def check_tasks_backend(**kwargs: Any) -> list[CheckMessage]:
+    """raincheck.E011: RAINCHECK_TASKS_BACKEND names no backend in TASKS.
+    raincheck.E012: it is set, but there is no Tasks framework to send jobs to."""
+    if conf.problems():
+        return []  # an invalid value is raincheck.E009
+    alias = conf.get().tasks_backend
+    if alias is None:
+        return []
+    try:
+        from raincheck.tasks.framework import task_backends
+    except ImportError as exc:
+        return [
+            Error(
+                f"RAINCHECK_TASKS_BACKEND = {alias!r}, but {exc}",
+                hint="Upgrade to Django 6.0 or later, or install django-tasks.",
+                id="raincheck.E012",
+            )
+        ]
+    configured = task_backends.settings
+    if alias not in configured:
+        return [
+            Error(
+                f"RAINCHECK_TASKS_BACKEND = {alias!r} is not a backend in TASKS "
+                f"(TASKS has {', '.join(map(repr, configured)) or 'none'}).",
+                hint="Add that alias to TASKS, or set RAINCHECK_TASKS_BACKEND to one it has.",
+                id="raincheck.E011",
+            )
+        ]
+    return []

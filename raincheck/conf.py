@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 BACKPRESSURE_POLICIES: Final = ("block", "caller_runs", "drop", "drop_oldest")
+SHUTDOWN_TIMEOUT_DEFAULT: Final = 10.0
 _UNSET: Final = object()
 
 
@@ -91,7 +92,7 @@ SETTINGS: Final = (
         "RAINCHECK_SHUTDOWN_TIMEOUT",
         "raincheck.E005",
         "a number of seconds of at least 0",
-        lambda: 10.0,
+        lambda: SHUTDOWN_TIMEOUT_DEFAULT,
         _is_seconds,
     ),
     Setting(

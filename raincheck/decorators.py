@@ -11,9 +11,8 @@ from asgiref.sync import markcoroutinefunction
 from django.db import transaction
 from typing_extensions import ParamSpec
 
-from raincheck.buffers import Buffer, current_buffer, find_buffer, request_buffer
-from raincheck.jobs import Job
-from raincheck.scheduling import hand_off, route, schedule_slow
+from raincheck.buffers import current_buffer
+from raincheck.scheduling import direct_path, schedule
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +41,7 @@ class RaincheckFunction(Generic[P, R]):
     using: str | None = None
     on_success = False
     unique = False
+    routable = True
 
     def __init__(self, func: Callable[P, R]) -> None:
         self.func = func
@@ -60,15 +60,12 @@ class RaincheckFunction(Generic[P, R]):
         Outside a request the job is handed to the pool at once.
         """
         # The hot path, kept flat: one flag, one context-variable read, one append.
-        buffer = _current_buffer()
-        if buffer is None:
-            buffer = find_buffer()
-        if route.slow:
-            _enqueue_slow((self, args, kwargs), buffer, None)
-        elif buffer is None:
-            hand_off([(self, args, kwargs)])
-        else:
-            buffer.append((self, args, kwargs))
+        if direct_path.open:
+            buffer = _current_buffer()
+            if buffer is not None:
+                buffer.append((self, args, kwargs))
+                return
+        schedule((self, args, kwargs))
 
     def __repr__(self) -> str:
         return f"<raincheck {self.name}>"
@@ -104,12 +101,11 @@ class ConditionalFunction(RaincheckFunction[P, R]):
         """
         key = self._unique_key(args, kwargs) if self.unique else None
         if self.on_commit:
-            transaction.on_commit(lambda: self._enqueue(args, kwargs, key), using=self.using)
+            transaction.on_commit(
+                lambda: schedule((self, args, kwargs), unique_key=key), using=self.using
+            )
         else:
-            self._enqueue(args, kwargs, key)
-
-    def _enqueue(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: object) -> None:
-        _enqueue_slow((self, args, kwargs), request_buffer(), key)
+            schedule((self, args, kwargs), unique_key=key)
 
     def _unique_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
         for position, value in enumerate(args):
@@ -117,21 +113,6 @@ class ConditionalFunction(RaincheckFunction[P, R]):
         for name, value in kwargs.items():
             _require_hashable(self.name, f"argument {name!r}", value)
         return (self, args, frozenset(kwargs.items()))
-
-
-def _enqueue_slow(job: Job, buffer: Buffer | None, unique_key: object) -> None:
-    """``schedule()`` for everything but the plain path: options, capture, IMMEDIATE…"""
-    if route.slow:
-        routed = schedule_slow(job)
-        if routed is None:
-            return
-        job = routed
-    if buffer is None:
-        hand_off([job])
-    elif unique_key is None:
-        buffer.append(job)
-    else:
-        buffer.add_once(job, unique_key)
 
 
 def _require_hashable(job: str, where: str, value: object) -> None:

@@ -1,4 +1,4 @@
-"""What a job is, and how one runs: logging, signals and database hygiene.
+"""What a job is, and how one runs: awaited if async, its failure logged and signalled.
 
 A job is a plain ``(function, args, kwargs)`` tuple: ``schedule()`` is on every
 request's hot path, and a tuple is the cheapest record Python can build.
@@ -7,15 +7,16 @@ request's hot path, and a tuple is the cheapest record Python can build.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
-from django.db import close_old_connections, connections
-from django.db.backends.signals import connection_created
+from django.db import connections
 from django.dispatch import Signal
 
 from raincheck import conf, signals
@@ -38,8 +39,23 @@ class JobFunction(Protocol):
     @property
     def on_success(self) -> bool: ...
 
+    @property
+    def routable(self) -> bool:
+        """Whether ``RAINCHECK_TASKS_BACKEND`` may send it to a Tasks backend."""
+
 
 Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any]]
+
+# True while this context runs a job: in the job's own thread, and in the threads
+# and event-loop tasks it waits on (asgiref's sync_to_async copies the context).
+# Such a thread must never wait for room in the pool's queue: the pool may be
+# waiting on it.
+_in_job: ContextVar[bool] = ContextVar("raincheck_in_job", default=False)
+
+
+def in_job() -> bool:
+    """Whether this code runs inside a job, or in something a job waits on."""
+    return _in_job.get()
 
 
 def run(job: Job, *, on_worker: bool = False) -> bool:
@@ -56,16 +72,19 @@ def run(job: Job, *, on_worker: bool = False) -> bool:
     threshold = conf.get().slow_job_warning
     timed = threshold is not None or bool(signals.job_finished.receivers)
     started = time.perf_counter() if timed else 0.0
+    token = _in_job.set(True)
     try:
         if on_worker and not fn.is_async:
             func(*args, **kwargs)
         else:
-            call(fn, args, kwargs)
+            call(job)
     except (Exception, SystemExit) as exc:
         # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
         logger.error("raincheck job %s failed", fn.name, exc_info=True)
         send_robust(signals.job_failed, sender=func, args=args, kwargs=kwargs, exception=exc)
         return False
+    finally:
+        _in_job.reset(token)
     if timed:
         duration = time.perf_counter() - started
         if threshold is not None and duration > threshold:
@@ -89,44 +108,13 @@ def send_robust(signal: Signal, **kwargs: Any) -> None:
             logger.error("raincheck: receiver %r of a job signal failed", receiver, exc_info=result)
 
 
-def run_in_worker(job: Job) -> bool:
-    """Run a job on a pool thread, treating it like Django treats a request."""
-    # Django closes broken or expired connections at request start and end;
-    # pool threads never see those signals, so they do it around each job.
-    # Only a thread that has opened a connection can have one to close; asking
-    # Django costs more than a trivial job, so threads that never did skip it.
-    state = _local.__dict__  # this thread's: a dict lookup is cheaper than getattr()
-    if "keeps_loop" not in state:
-        _local.keeps_loop = True  # closed by close_thread_loop() when the worker stops
-    has_db = state.get("has_db", False)
-    if has_db:
-        close_old_connections()
-    try:
-        return run(job, on_worker=True)
-    finally:
-        if has_db or state.get("has_db", False):
-            close_old_connections()
-
-
-def _note_connection(**kwargs: Any) -> None:
-    # connection_created is sent in the thread that opened the connection.
-    _local.has_db = True
-
-
-connection_created.connect(_note_connection, dispatch_uid="raincheck.note_connection")
-
-
-def close_worker_connections() -> None:
-    """Close every connection this thread opened (a worker is stopping)."""
-    connections.close_all()
-
-
-def call(fn: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-    """Call a job's function in this thread; await it to completion if it is async."""
+def call(job: Job) -> None:
+    """Call a job's function in this thread, awaited if async; its exceptions propagate."""
+    fn, args, kwargs = job
     if asyncio._get_running_loop() is not None:
         # An event loop runs in this thread (an async caller running a job itself):
         # blocking it with sync code, or nesting a loop, is not allowed.
-        _call_in_helper_thread(fn, args, kwargs)
+        _call_in_helper_thread(job)
     elif fn.is_async:
         if getattr(_local, "keeps_loop", False):
             _thread_loop().run_until_complete(_await_job(fn.func, args, kwargs))
@@ -154,6 +142,11 @@ async def _await_job(
 _local = threading.local()
 
 
+def keep_thread_loop() -> None:
+    """Let async jobs in this thread reuse one event loop (``close_thread_loop()`` ends it)."""
+    _local.keeps_loop = True
+
+
 def _thread_loop() -> asyncio.AbstractEventLoop:
     # One event loop per thread, reused for every async job: creating a loop per
     # job (asyncio.run) costs more than most jobs.
@@ -179,12 +172,13 @@ def close_thread_loop() -> None:
         loop.close()
 
 
-def _call_in_helper_thread(fn: JobFunction, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def _call_in_helper_thread(job: Job) -> None:
     error: list[BaseException] = []
+    context = contextvars.copy_context()
 
     def target() -> None:
         try:
-            call(fn, args, kwargs)
+            context.run(call, job)
         except BaseException as exc:
             error.append(exc)
         finally:

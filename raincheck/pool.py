@@ -1,50 +1,34 @@
-"""The process-wide executor: bounded queue, lazily started daemon workers, drain.
+"""The pool: a bounded queue of jobs, daemon worker threads started on demand, a drain.
 
 Why not ``concurrent.futures.ThreadPoolExecutor``: at interpreter exit the stdlib
 joins its threads with no timeout before any ``atexit`` hook runs, so one hung job
-would hold the process forever (see docs/design.rst). raincheck's workers are
-daemon threads the stdlib does not join, and ``drain()`` gives them a deadline.
-The class keeps the ``concurrent.futures.Executor`` interface (``submit``,
-``shutdown``) so it can stand in wherever an executor is expected.
+would hold the process forever (docs/design.rst, "The pool"). raincheck's workers
+are daemon threads the stdlib does not join, and ``drain()`` gives them a deadline.
+The pool knows nothing of Django: it is given the function that runs a job.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
-from typing import Any, Final, TypeVar
+from typing import Final
 
-from typing_extensions import ParamSpec
-
+from raincheck.backlog import Backlog
 from raincheck.jobs import Job
-from raincheck.stats import Counters, Stats
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from raincheck.stats import Counters
 
 _thread_numbers: Final = itertools.count(1)
 
-# The most jobs a worker takes from the queue in one step. Each step costs a
-# lock round-trip that, with several workers, turns into a GIL hand-off; in
-# steps of 16 a burst of short jobs runs about three times faster.
-MAX_BATCH: Final = 16
-
 
 class Worker(threading.Thread):
-    """A pool thread; the type tells ``block`` backpressure it must never wait."""
+    """A pool thread."""
 
 
-def in_worker() -> bool:
-    return isinstance(threading.current_thread(), Worker)
-
-
-class HandOff:
-    """What ``RaincheckExecutor.hand_off`` could not queue."""
+class Overflow:
+    """The jobs ``Pool.put`` could not queue: to run in the caller, or dropped."""
 
     __slots__ = ("dropped", "run_in_caller")
 
@@ -53,10 +37,7 @@ class HandOff:
         self.dropped = dropped
 
 
-_NOTHING_LEFT: Final = HandOff([], [])
-
-
-class RaincheckExecutor(Executor):
+class Pool:
     """A bounded thread pool that drains within a deadline."""
 
     def __init__(
@@ -69,71 +50,58 @@ class RaincheckExecutor(Executor):
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
-        self.pid = os.getpid()
         self.counters = counters if counters is not None else Counters()
         self._max_workers = max_workers
         self._run_job = run_job
         self._on_worker_exit = on_worker_exit
-        self._lock = self.counters.lock
+        self._lock = threading.Lock()
         self._has_work = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
         self._is_idle = threading.Condition(self._lock)
-        self._queue: deque[Job] = deque()
+        self._backlog = Backlog()
+        self._queue = self._backlog.queue
         self._running: dict[int, Job] = {}
-        # Jobs a worker took in one step and has not started yet, by worker. The
-        # owner takes from the left without the lock; _reclaim() takes from the
-        # right with it; each deque operation is atomic, so each job runs once.
-        self._batches: dict[int, deque[Job]] = {}
         self._workers: set[Worker] = set()
         self._idle_workers = 0
         self._live_threads = 0  # started and not yet done closing their connections
         self._room_waiters = 0
         self._closed = False
 
-    # -- hand-off -----------------------------------------------------------
+    # -- accepting jobs -------------------------------------------------------
 
-    def hand_off(
+    def put(
         self,
         jobs: list[Job],
         *,
         max_queue: int = 0,
         policy: str = "block",
         block_timeout: float = 0.0,
-    ) -> HandOff:
-        """Queue ``jobs`` in one step; return what the caller must run or report.
+    ) -> Overflow | None:
+        """Queue ``jobs`` in one step; None, or the jobs the caller must run or report.
 
         ``max_queue`` bounds waiting jobs (0: unbounded); ``policy`` says what
-        happens to the jobs that do not fit (see SPEC §4). Never raises.
+        happens to the jobs that do not fit (docs/design.rst, "Backpressure").
+        ``"block"`` waits for room: the caller passes another policy when it is
+        a thread the pool may be waiting on. Never raises.
         """
         with self._lock:
-            self.counters.scheduled += len(jobs)
             if self._closed:
-                self.counters.ran_in_caller += len(jobs)
-                return HandOff(list(jobs), [])
+                return Overflow(list(jobs), [])
             queue = self._queue
-            room = max_queue - self._waiting() if max_queue else len(jobs)
+            room = max_queue - len(self._backlog) if max_queue else len(jobs)
             if room >= len(jobs):
                 queue.extend(jobs)
                 stranded = self._wake()
-                if stranded is None:
-                    return _NOTHING_LEFT
-                self.counters.ran_in_caller += len(stranded.run_in_caller)
-                return stranded
+                return None if stranded is None else Overflow(stranded, [])
             fitting = max(room, 0)
             queue.extend(jobs[:fitting])
             rest = jobs[fitting:]
-            result = HandOff([], [])
+            result = Overflow([], [])
             if policy == "drop":
                 result.dropped = rest
             elif policy == "drop_oldest":
-                # The oldest may be in a worker's batch. With the lock held no new
-                # batch forms, so after this the queue holds every waiting job.
-                self._reclaim()
-                for job in rest:
-                    if len(queue) >= max_queue:
-                        result.dropped.append(queue.popleft())
-                    queue.append(job)
-            elif policy == "block" and not in_worker() and self._room_waiters < self._max_workers:
+                result.dropped = self._backlog.push_dropping_oldest(rest, max_queue)
+            elif policy == "block" and self._room_waiters < self._max_workers:
                 # At most max_workers threads wait for room at once. Under ASGI each
                 # request ends on a thread of its own and the client already has its
                 # response, so waiting does not slow new requests down: unbounded,
@@ -144,9 +112,7 @@ class RaincheckExecutor(Executor):
                 result.run_in_caller = list(rest)
             stranded = self._wake()
             if stranded is not None:
-                result.run_in_caller.extend(stranded.run_in_caller)
-            self.counters.dropped += len(result.dropped)
-            self.counters.ran_in_caller += len(result.run_in_caller)
+                result.run_in_caller.extend(stranded)
             return result
 
     def _wait_for_room(self, rest: list[Job], max_queue: int, timeout: float) -> list[Job]:
@@ -154,11 +120,11 @@ class RaincheckExecutor(Executor):
         deadline = time.monotonic() + timeout
         pending = deque(rest)
         while pending and not self._closed:
-            for _ in range(min(max_queue - self._waiting(), len(pending))):
+            for _ in range(min(max_queue - len(self._backlog), len(pending))):
                 self._queue.append(pending.popleft())
             stranded = self._wake()
             if stranded is not None:
-                return [*stranded.run_in_caller, *pending]
+                return [*stranded, *pending]
             remaining = deadline - time.monotonic()
             if not pending or remaining <= 0:
                 break
@@ -169,7 +135,7 @@ class RaincheckExecutor(Executor):
                 self._room_waiters -= 1
         return list(pending)
 
-    def _wake(self) -> HandOff | None:
+    def _wake(self) -> list[Job] | None:
         """Wake idle workers and start new ones for queued jobs (lock held).
 
         Returns the queued jobs, taken back out of the queue, when no worker
@@ -197,31 +163,7 @@ class RaincheckExecutor(Executor):
             return None
         stranded = list(self._queue)
         self._queue.clear()
-        return HandOff(stranded, [])
-
-    def _waiting(self) -> int:
-        """Accepted jobs not started yet: queued, or in a worker's batch (lock held)."""
-        if not self._batches:
-            return len(self._queue)
-        return len(self._queue) + sum(map(len, self._batches.values()))
-
-    def _reclaim(self) -> int:
-        """Put the jobs of every worker's batch back at the head of the queue (lock held).
-
-        Their owners are running a job meanwhile; they find their batch empty
-        when that job ends. Returns how many jobs came back.
-        """
-        reclaimed = 0
-        for batch in self._batches.values():
-            taken: list[Job] = []
-            while True:
-                try:
-                    taken.append(batch.pop())
-                except IndexError:
-                    break
-            self._queue.extendleft(taken)  # popped newest first: the order is kept
-            reclaimed += len(taken)
-        return reclaimed
+        return stranded
 
     # -- workers ------------------------------------------------------------
 
@@ -229,21 +171,19 @@ class RaincheckExecutor(Executor):
         me = threading.get_ident()
         worker = threading.current_thread()
         assert isinstance(worker, Worker)
-        counters = self.counters
-        succeeded = failed = 0
+        record = self.counters.add
         try:
-            while True:
-                with self._lock:
-                    if succeeded or failed:
-                        # One acquisition accounts for the last step and takes the next.
-                        del self._running[me]
-                        self._batches.pop(me, None)
-                        counters.succeeded += succeeded
-                        counters.failed += failed
-                    taken = self._take(me, worker)
-                if taken is None:
-                    return
+            with self._lock:
+                taken = self._take(me, worker)
+            while taken is not None:
                 succeeded, failed = self._run(me, *taken)
+                # Counted before the job stops counting as running, so that
+                # wait_idle() never returns before stats() add up.
+                record(succeeded=succeeded, failed=failed)
+                with self._lock:
+                    del self._running[me]
+                    self._backlog.done(me)
+                    taken = self._take(me, worker)
         finally:
             self._on_worker_exit()
             with self._lock:
@@ -259,7 +199,7 @@ class RaincheckExecutor(Executor):
             return None
         # A worker never sleeps while another holds jobs it has not started:
         # a slow job must not keep the rest of its batch from idle workers.
-        while not queue and not (self._batches and self._reclaim()):
+        while not queue and not (self._backlog.batches and self._backlog.reclaim()):
             if not self._running:
                 self._is_idle.notify_all()
             if self._closed or len(self._workers) > self._max_workers:
@@ -268,16 +208,7 @@ class RaincheckExecutor(Executor):
             self._idle_workers += 1
             self._has_work.wait()
             self._idle_workers -= 1
-        # Take a share of a long queue in one step, one job of a short one:
-        # a request's few slow jobs still start on as many workers.
-        size = min(len(queue) // len(self._workers), MAX_BATCH)
-        batch = None
-        if size > 1:
-            batch = deque([queue.popleft() for _ in range(size)])
-            self._batches[me] = batch
-            job = batch.popleft()
-        else:
-            job = queue.popleft()
+        job, batch = self._backlog.take(me, len(self._workers))
         self._running[me] = job
         if queue and self._idle_workers:
             self._has_work.notify()
@@ -310,11 +241,10 @@ class RaincheckExecutor(Executor):
 
     # -- observation and shutdown ---------------------------------------------
 
-    def stats(self) -> Stats:
+    def load(self) -> tuple[int, int, int]:
+        """``(queued, running, workers)`` right now."""
         with self._lock:
-            return self.counters.snapshot(
-                queued=self._waiting(), running=len(self._running), workers=len(self._workers)
-            )
+            return len(self._backlog), len(self._running), len(self._workers)
 
     def resize(self, max_workers: int) -> None:
         """Change the worker bound; extra workers leave once they are idle."""
@@ -343,11 +273,9 @@ class RaincheckExecutor(Executor):
             if finished:
                 self._wait_until(lambda: not self._live_threads, deadline)
                 return []
-            self._reclaim()
-            unfinished = [*self._running.values(), *self._queue]
-            self.counters.dropped += len(self._queue)
-            self._queue.clear()
-            return unfinished
+            never_started = self._backlog.discard()
+            self.counters.add(dropped=len(never_started))
+            return [*self._running.values(), *never_started]
 
     def _wait_until(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
         # Lock held. Every state change that can make a predicate true notifies _is_idle.
@@ -369,70 +297,3 @@ class RaincheckExecutor(Executor):
     @property
     def closed(self) -> bool:
         return self._closed
-
-    # -- concurrent.futures.Executor ------------------------------------------
-
-    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
-        """Run ``fn(*args, **kwargs)`` on the pool; unbounded, like the stdlib's."""
-        future: Future[T] = Future()
-        job: Job = (_FutureCall(fn, future), args, kwargs)
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("cannot schedule new futures after shutdown")
-            self.counters.scheduled += 1
-            self._queue.append(job)
-            stranded = self._wake()
-        if stranded is not None:
-            for job in stranded.run_in_caller:
-                ok = self._run_job(job)
-                with self._lock:
-                    self.counters.ran_in_caller += 1
-                    if ok:
-                        self.counters.succeeded += 1
-                    else:
-                        self.counters.failed += 1
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        with self._lock:
-            self._close()
-            if cancel_futures:
-                # Like the stdlib: pending futures are cancelled. Jobs handed off
-                # by raincheck are not futures and still run.
-                self._reclaim()
-                kept = [job for job in self._queue if not isinstance(job[0], _FutureCall)]
-                for fn, _, _ in self._queue:
-                    if isinstance(fn, _FutureCall):
-                        fn.future.cancel()
-                self.counters.dropped += len(self._queue) - len(kept)
-                self._queue.clear()  # in place: workers hold a reference to it
-                self._queue.extend(kept)
-                self._is_idle.notify_all()
-        if wait:
-            self.wait_idle()
-
-
-class _FutureCall:
-    """Adapts ``submit()``'s callable to a job whose outcome goes to a Future."""
-
-    is_async = False
-    on_success = False
-
-    def __init__(self, fn: Callable[..., Any], future: Future[Any]) -> None:
-        self.fn = fn
-        self.future = future
-        self.name = getattr(fn, "__qualname__", repr(fn))
-
-    @property
-    def func(self) -> Callable[..., None]:
-        return self._call
-
-    def _call(self, *args: Any, **kwargs: Any) -> None:
-        if not self.future.set_running_or_notify_cancel():
-            return
-        try:
-            result = self.fn(*args, **kwargs)
-        except BaseException as exc:
-            self.future.set_exception(exc)
-        else:
-            self.future.set_result(result)

@@ -23,7 +23,7 @@ from typing import Any, Final
 logger = logging.getLogger("raincheck")
 
 # Modules whose presence means this process serves requests with a server that
-# dies on SIGTERM without running atexit hooks (FACTS.md §5, §8).
+# dies on SIGTERM without running atexit hooks (docs/servers.rst, "SIGTERM").
 SIGTERM_FATAL_SERVERS: Final = {
     "uvicorn": "uvicorn",
     "waitress": "waitress",

@@ -1,4 +1,4 @@
-"""Process-wide job counters and the public snapshot of them."""
+"""Job counters: the per-process ``Counters`` and the public ``Stats`` snapshot."""
 
 from __future__ import annotations
 
@@ -31,30 +31,47 @@ class Stats:
 
 
 class Counters:
-    """Monotonic counters that outlive any one pool but not the process.
+    """Monotonic counts that outlive any one pool but not the process.
 
-    ``lock`` is also the lock of the pool that uses these counters, so a worker
-    accounts for a finished job and takes the next one in one acquisition.
+    ``add()`` is the only writer. The counters have a lock of their own, so the
+    pool, the hand-off and the caller can record without sharing the pool's.
     """
 
-    __slots__ = ("dropped", "failed", "lock", "ran_in_caller", "scheduled", "succeeded")
+    __slots__ = ("_lock", "dropped", "failed", "ran_in_caller", "scheduled", "succeeded")
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self._lock = threading.Lock()
         self.scheduled = 0
         self.succeeded = 0
         self.failed = 0
         self.dropped = 0
         self.ran_in_caller = 0
 
+    def add(
+        self,
+        *,
+        scheduled: int = 0,
+        succeeded: int = 0,
+        failed: int = 0,
+        dropped: int = 0,
+        ran_in_caller: int = 0,
+    ) -> None:
+        with self._lock:
+            self.scheduled += scheduled
+            self.succeeded += succeeded
+            self.failed += failed
+            self.dropped += dropped
+            self.ran_in_caller += ran_in_caller
+
     def snapshot(self, queued: int = 0, running: int = 0, workers: int = 0) -> Stats:
-        return Stats(
-            scheduled=self.scheduled,
-            queued=queued,
-            running=running,
-            succeeded=self.succeeded,
-            failed=self.failed,
-            dropped=self.dropped,
-            ran_in_caller=self.ran_in_caller,
-            workers=workers,
-        )
+        with self._lock:
+            return Stats(
+                scheduled=self.scheduled,
+                queued=queued,
+                running=running,
+                succeeded=self.succeeded,
+                failed=self.failed,
+                dropped=self.dropped,
+                ran_in_caller=self.ran_in_caller,
+                workers=workers,
+            )

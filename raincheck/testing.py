@@ -10,9 +10,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from raincheck import scheduling
+from raincheck import process
 from raincheck.decorators import RaincheckFunction
 from raincheck.jobs import Job, run
+from raincheck.scheduling import start_capture, stop_capture
 
 
 class CapturedJobs(list[Job]):
@@ -65,18 +66,14 @@ def _describe(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
 def capture() -> Iterator[CapturedJobs]:
     """Record scheduled jobs instead of running them, for the duration of the block."""
     jobs = CapturedJobs()
-    scheduling.route.capture.append(jobs)
-    scheduling.route.slow = True
+    start_capture(jobs)
     try:
         yield jobs
     finally:
-        stack = scheduling.route.capture
-        # By identity: two empty captures compare equal.
-        del stack[next(i for i in reversed(range(len(stack))) if stack[i] is jobs)]
-        scheduling.route.slow = True
+        stop_capture(jobs)
 
 
 def wait_idle(timeout: float = 5.0) -> None:
     """Block until every handed-off job has finished; ``TimeoutError`` after ``timeout``."""
-    if not scheduling.wait_idle(timeout):
-        raise TimeoutError(f"raincheck jobs still running after {timeout} s: {scheduling.stats()}")
+    if not process.wait_idle(timeout):
+        raise TimeoutError(f"raincheck jobs still running after {timeout} s: {process.stats()}")

@@ -10,7 +10,7 @@ import pytest
 from django.dispatch import Signal
 
 import raincheck
-from raincheck import scheduling
+from raincheck import process, scheduling
 from raincheck.buffers import current_buffer
 from raincheck.pool import Worker
 from raincheck.stats import Counters
@@ -54,10 +54,12 @@ def _isolate_raincheck() -> Iterator[None]:
 
 def _reset_state() -> None:
     current_buffer.set(None)
-    scheduling.route.capture.clear()
-    scheduling.route.slow = True
-    if scheduling._pool is None:
-        scheduling._counters = Counters()
+    scheduling._captures.clear()
+    scheduling.direct_path.open = False
+    state = process.current()
+    state.exiting = False
+    if state.pool is None:
+        state.counters = Counters()
     views.hooks.clear()
     with jobs.calls_lock:
         jobs.calls.clear()

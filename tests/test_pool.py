@@ -8,16 +8,16 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import CancelledError, Executor
+from typing import Any
 
 import pytest
 from django.test import override_settings
 
 import raincheck
+from raincheck import process, signals
 from raincheck import raincheck as decorate
-from raincheck import scheduling, signals
 from raincheck.jobs import Job, run
-from raincheck.pool import RaincheckExecutor
+from raincheck.pool import Overflow, Pool
 from raincheck.stats import Stats
 from raincheck.testing import wait_idle
 from tests.app import jobs
@@ -367,7 +367,7 @@ def test_next_hand_off_after_shutdown_creates_a_new_pool() -> None:
 def test_shutdown_without_a_pool_does_nothing() -> None:
     """``shutdown()`` before any job ever ran neither fails nor creates a pool."""
     raincheck.shutdown()
-    assert scheduling._pool is None
+    assert process.current().pool is None
 
 
 @override_settings(RAINCHECK_MAX_WORKERS=1)
@@ -441,24 +441,38 @@ def test_lowering_max_workers_limits_concurrency_even_under_load() -> None:
     assert sorted(jobs.values()) == ["a", "b", "c", "d"]
 
 
-# -- RaincheckExecutor on its own ---------------------------------------------
+# -- The Pool on its own -------------------------------------------------------
 
 
 @pytest.fixture
-def make_executor() -> Iterator[Callable[[int], RaincheckExecutor]]:
-    """Build executors that are released and drained after the test."""
-    made: list[RaincheckExecutor] = []
+def make_pool() -> Iterator[Callable[[int], Pool]]:
+    """Build pools that are released and drained after the test."""
+    made: list[Pool] = []
 
-    def make(max_workers: int) -> RaincheckExecutor:
-        executor = RaincheckExecutor(max_workers, run_job=run)
-        made.append(executor)
-        return executor
+    def make(max_workers: int) -> Pool:
+        pool = Pool(max_workers, run_job=run)
+        made.append(pool)
+        return pool
 
     yield make
     for gate in Gate.opened:
         gate.release.set()
-    for executor in made:
-        executor.drain(HOLD_LIMIT)
+    for pool in made:
+        pool.drain(HOLD_LIMIT)
+
+
+def put(pool: Pool, batch: list[Job], **options: Any) -> Overflow | None:
+    """``pool.put()``, counting as raincheck's hand-off does."""
+    pool.counters.add(scheduled=len(batch))
+    overflow = pool.put(batch, **options)
+    if overflow is not None:
+        pool.counters.add(dropped=len(overflow.dropped), ran_in_caller=len(overflow.run_in_caller))
+    return overflow
+
+
+def pool_stats(pool: Pool) -> Stats:
+    queued, running, workers = pool.load()
+    return pool.counters.snapshot(queued=queued, running=running, workers=workers)
 
 
 def job(value: str) -> Job:
@@ -469,145 +483,70 @@ def held_job(gate: Gate, value: str) -> Job:
     return (jobs.held, (gate, value), {})
 
 
-def test_executor_is_a_concurrent_futures_executor(
-    make_executor: Callable[[int], RaincheckExecutor],
-) -> None:
-    """RaincheckExecutor has the ``concurrent.futures.Executor`` interface."""
-    executor = make_executor(2)
-    assert isinstance(executor, Executor)
-    assert list(executor.map(pow, [2, 3], [3, 2])) == [8, 9]
-
-
-def test_executor_rejects_fewer_than_one_worker() -> None:
+def test_pool_rejects_fewer_than_one_worker() -> None:
     """A pool needs at least one worker."""
     with pytest.raises(ValueError, match="max_workers"):
-        RaincheckExecutor(0, run_job=run)
+        Pool(0, run_job=run)
 
 
-def test_executor_burst_stays_within_max_workers(
-    make_executor: Callable[[int], RaincheckExecutor],
+def test_pool_burst_stays_within_max_workers(
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """Handing off 5000 jobs at once starts no more than ``max_workers`` threads."""
-    executor = make_executor(3)
+    pool = make_pool(3)
     before = threading.active_count()
-    executor.hand_off([(count_threads, (i,), {}) for i in range(5000)])
+    put(pool, [(count_threads, (i,), {}) for i in range(5000)])
     assert threading.active_count() <= before + 3
-    assert executor.wait_idle(HOLD_LIMIT)
+    assert pool.wait_idle(HOLD_LIMIT)
     assert max(int(count) for count, _ in jobs.calls) <= before + 3
     assert Counter(jobs.values()) == Counter(str(i) for i in range(5000))
-    stats = executor.stats()
+    stats = pool_stats(pool)
     assert stats.succeeded == stats.scheduled == 5000
     assert stats.workers <= 3
 
 
-def test_submit_returns_a_future_with_the_result(
-    make_executor: Callable[[int], RaincheckExecutor],
-) -> None:
-    """``submit()`` returns a Future that resolves to the function's return value."""
-    future = make_executor(1).submit(pow, 2, 10)
-    assert future.result(timeout=HOLD_LIMIT) == 1024
-
-
-def test_submit_future_carries_the_exception(
-    make_executor: Callable[[int], RaincheckExecutor],
-) -> None:
-    """A function that raises resolves its Future with that exception."""
-
-    def fail() -> None:
-        raise KeyError("nope")
-
-    future = make_executor(1).submit(fail)
-    assert isinstance(future.exception(timeout=HOLD_LIMIT), KeyError)
-    with pytest.raises(KeyError):
-        future.result()
-
-
-def test_shutdown_cancel_futures_cancels_queued_futures(
-    make_executor: Callable[[int], RaincheckExecutor],
-) -> None:
-    """``shutdown(cancel_futures=True)`` cancels what has not started, not what runs."""
-    executor = make_executor(1)
-    gate = Gate()
-    running = executor.submit(jobs.held.func, gate, "running")
-    assert gate.started.wait(HOLD_LIMIT)
-    queued = executor.submit(pow, 2, 2)
-    executor.shutdown(wait=False, cancel_futures=True)
-    assert queued.cancelled()
-    with pytest.raises(CancelledError):
-        queued.result()
-    gate.release.set()
-    assert running.result(timeout=HOLD_LIMIT) is None
-    with pytest.raises(RuntimeError, match="after shutdown"):
-        executor.submit(pow, 2, 2)
-
-
-def test_cancelled_futures_are_counted_as_dropped(
-    make_executor: Callable[[int], RaincheckExecutor],
-) -> None:
-    """Futures cancelled by ``shutdown(cancel_futures=True)`` keep the counters balanced."""
-    executor = make_executor(1)
-    gate = Gate()
-    executor.submit(jobs.held.func, gate, "running")
-    assert gate.started.wait(HOLD_LIMIT)
-    executor.submit(pow, 2, 2)
-    executor.shutdown(wait=False, cancel_futures=True)
-    gate.release.set()
-    assert executor.wait_idle(HOLD_LIMIT)
-    stats = executor.stats()
-    assert stats.scheduled == 2
-    assert balanced(stats)
-
-
-def test_context_manager_waits_for_jobs(
-    make_executor: Callable[[int], RaincheckExecutor],
-) -> None:
-    """Leaving ``with RaincheckExecutor(...)`` waits for submitted work, like the stdlib's."""
-    with make_executor(2) as executor:
-        futures = [executor.submit(pow, 2, i) for i in range(20)]
-    assert all(future.done() for future in futures)
-
-
 def test_drain_returns_the_unfinished_jobs_at_its_deadline(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """``drain(timeout)`` returns the running and queued jobs it could not wait for."""
-    executor = make_executor(1)
+    pool = make_pool(1)
     gate = Gate()
     stuck, waiting = held_job(gate, "stuck"), job("waiting")
-    executor.hand_off([stuck, waiting])
+    put(pool, [stuck, waiting])
     assert gate.started.wait(HOLD_LIMIT)
-    unfinished = executor.drain(0.05)
+    unfinished = pool.drain(0.05)
     assert not gate.release.is_set()
     assert unfinished == [stuck, waiting]
-    stats = executor.stats()
+    stats = pool_stats(pool)
     assert (stats.queued, stats.running, stats.dropped) == (0, 1, 1)
     gate.release.set()
-    assert executor.wait_idle(HOLD_LIMIT)
+    assert pool.wait_idle(HOLD_LIMIT)
     assert jobs.values() == ["stuck"]
-    assert balanced(executor.stats())
+    assert balanced(pool_stats(pool))
 
 
 def test_drain_waits_for_every_job_that_finishes_in_time(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """``drain()`` runs every queued job when they finish before the deadline."""
-    executor = make_executor(2)
-    executor.hand_off([job(str(i)) for i in range(100)])
-    assert executor.drain(HOLD_LIMIT) == []
+    pool = make_pool(2)
+    put(pool, [job(str(i)) for i in range(100)])
+    assert pool.drain(HOLD_LIMIT) == []
     assert sorted(jobs.values(), key=int) == [str(i) for i in range(100)]
 
 
 def test_hand_off_after_drain_returns_the_jobs_to_the_caller(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """Once draining began, ``hand_off`` queues nothing and gives the jobs back to run."""
-    executor = make_executor(1)
-    assert executor.drain(HOLD_LIMIT) == []
+    pool = make_pool(1)
+    assert pool.drain(HOLD_LIMIT) == []
     late = job("late")
-    result = executor.hand_off([late])
+    result = put(pool, [late])
+    assert result is not None
     assert result.run_in_caller == [late]
     assert result.dropped == []
-    stats = executor.stats()
+    stats = pool_stats(pool)
     assert (stats.scheduled, stats.ran_in_caller, stats.queued) == (1, 1, 0)
 
 
@@ -615,88 +554,90 @@ def test_hand_off_after_drain_returns_the_jobs_to_the_caller(
 
 
 def test_jobs_behind_a_slow_job_in_a_batch_go_to_an_idle_worker(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """A batch's jobs do not wait behind its slow first job while another worker is idle."""
-    executor = make_executor(2)
+    pool = make_pool(2)
     gate, latch = Gate(), Latch(39)
     slow = held_job(gate, "slow")
-    executor.hand_off([slow, *[(arrive, (latch, str(i)), {}) for i in range(39)]])
+    put(pool, [slow, *[(arrive, (latch, str(i)), {}) for i in range(39)]])
     # The worker holding the slow job took a batch of the 40 (up to 16): the
     # other worker runs its own share, then the rest of that batch.
     assert latch.done.wait(HOLD_LIMIT), f"{latch.remaining} jobs stuck behind the slow one"
     assert not gate.release.is_set()
-    assert executor.stats().running == 1
+    assert pool_stats(pool).running == 1
     gate.release.set()
-    assert executor.wait_idle(HOLD_LIMIT)
+    assert pool.wait_idle(HOLD_LIMIT)
     assert Counter(jobs.values()) == Counter(["slow", *(str(i) for i in range(39))])
-    stats = executor.stats()
+    stats = pool_stats(pool)
     assert stats.succeeded == stats.scheduled == 40
 
 
 def test_a_drain_deadline_drops_the_unstarted_rest_of_a_batch(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """Jobs a worker took in a batch but never started are reported, dropped and never run."""
-    executor = make_executor(1)
+    pool = make_pool(1)
     gate = Gate()
     stuck, rest = held_job(gate, "stuck"), [job(str(i)) for i in range(5)]
-    executor.hand_off([stuck, *rest])  # one worker takes all six in one step
+    put(pool, [stuck, *rest])  # one worker takes all six in one step
     assert gate.started.wait(HOLD_LIMIT)
-    assert executor.stats().queued == 5
-    assert executor.drain(0.05) == [stuck, *rest]
-    stats = executor.stats()
+    assert pool_stats(pool).queued == 5
+    assert pool.drain(0.05) == [stuck, *rest]
+    stats = pool_stats(pool)
     assert (stats.queued, stats.running, stats.dropped) == (0, 1, 5)
     gate.release.set()
-    assert executor.wait_idle(HOLD_LIMIT)
+    assert pool.wait_idle(HOLD_LIMIT)
     assert jobs.values() == ["stuck"]
-    assert balanced(executor.stats())
+    assert balanced(pool_stats(pool))
 
 
 def test_max_queue_counts_the_jobs_waiting_in_a_batch(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """A batch's unstarted jobs still take room in ``MAX_QUEUE``: ``drop`` drops the new job."""
-    executor = make_executor(1)
+    pool = make_pool(1)
     gate = Gate()
-    executor.hand_off([held_job(gate, "held"), job("a"), job("b"), job("c")], max_queue=4)
+    put(pool, [held_job(gate, "held"), job("a"), job("b"), job("c")], max_queue=4)
     assert gate.started.wait(HOLD_LIMIT)  # "a" to "c" wait in the worker's batch
     late = [job("d"), job("e")]
-    result = executor.hand_off(late, max_queue=4, policy="drop")
+    result = put(pool, late, max_queue=4, policy="drop")
+    assert result is not None
     assert result.dropped == late[1:]
     gate.release.set()
-    assert executor.wait_idle(HOLD_LIMIT)
+    assert pool.wait_idle(HOLD_LIMIT)
     assert jobs.values() == ["held", "a", "b", "c", "d"]
-    assert balanced(executor.stats())
+    assert balanced(pool_stats(pool))
 
 
 def test_drop_oldest_drops_the_oldest_job_even_from_a_batch(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """``drop_oldest`` discards the oldest unstarted job, whether queued or in a batch."""
-    executor = make_executor(1)
+    pool = make_pool(1)
     gate = Gate()
-    executor.hand_off([held_job(gate, "held"), job("a"), job("b"), job("c")], max_queue=4)
+    put(pool, [held_job(gate, "held"), job("a"), job("b"), job("c")], max_queue=4)
     assert gate.started.wait(HOLD_LIMIT)
-    executor.hand_off([job("d")], max_queue=4, policy="drop_oldest")
-    result = executor.hand_off([job("e")], max_queue=4, policy="drop_oldest")
+    put(pool, [job("d")], max_queue=4, policy="drop_oldest")
+    result = put(pool, [job("e")], max_queue=4, policy="drop_oldest")
+    assert result is not None
     assert result.dropped == [job("a")]
     gate.release.set()
-    assert executor.wait_idle(HOLD_LIMIT)
+    assert pool.wait_idle(HOLD_LIMIT)
     assert jobs.values() == ["held", "b", "c", "d", "e"]
-    assert balanced(executor.stats())
+    assert balanced(pool_stats(pool))
 
 
 def test_uneven_batches_run_every_job_exactly_once(
-    make_executor: Callable[[int], RaincheckExecutor],
+    make_pool: Callable[[int], Pool],
 ) -> None:
     """Bursts whose jobs take uneven time, so idle workers reclaim batches: each job runs once."""
-    executor = make_executor(4)
+    pool = make_pool(4)
     for burst in range(5):
         jobs.calls.clear()
-        executor.hand_off([(now_and_then_slow, (i,), {}) for i in range(2000)])
-        assert executor.wait_idle(HOLD_LIMIT)
+        put(pool, [(now_and_then_slow, (i,), {}) for i in range(2000)])
+        assert pool.wait_idle(HOLD_LIMIT)
         assert Counter(jobs.values()) == Counter(str(i) for i in range(2000)), f"burst {burst}"
-    stats = executor.stats()
+    stats = pool_stats(pool)
     assert stats.succeeded == stats.scheduled == 10_000
     assert balanced(stats)

@@ -17,7 +17,7 @@ from django.http import HttpRequest
 from django.test import Client, override_settings
 
 import raincheck
-from raincheck import scheduling
+from raincheck import drain, process
 from raincheck.testing import wait_idle
 from tests.app import jobs
 from tests.app.helpers import current_pool, hold_the_worker, in_thread, spy_on_idle
@@ -69,7 +69,7 @@ def test_forked_child_runs_jobs_on_a_fresh_empty_pool() -> None:
         return {
             "calls": jobs.calls,
             "stats": asdict(raincheck.stats()),
-            "new_pool": scheduling._pool is not parent_pool,
+            "new_pool": process.current().pool is not parent_pool,
         }
 
     report = in_child(child)
@@ -121,12 +121,12 @@ def test_stats_without_a_pool_are_zero() -> None:
     """Before any job, ``stats()`` reports zeros and creates no pool."""
     stats = raincheck.stats()
     assert asdict(stats) == dict.fromkeys(asdict(stats), 0)
-    assert scheduling._pool is None
+    assert process.current().pool is None
 
 
 def test_pool_is_created_lazily_and_reused() -> None:
     """No pool exists until the first hand-off; later hand-offs reuse it."""
-    assert scheduling._pool is None
+    assert process.current().pool is None
     jobs.remember.schedule("first")
     pool = current_pool()
     jobs.remember.schedule("second")
@@ -136,13 +136,13 @@ def test_pool_is_created_lazily_and_reused() -> None:
 
 def test_after_the_exit_drain_jobs_run_in_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     """Once the exit drain ran, a late job runs in the caller and no pool is recreated."""
-    monkeypatch.setattr(scheduling, "_exiting", False)
+    monkeypatch.setattr(process.current(), "exiting", False)
     jobs.remember.schedule("before exit")
     wait_idle()
-    scheduling.drain_for_exit()
+    drain.drain_for_exit()
     jobs.remember.schedule("after exit")
     assert jobs.calls[-1] == (threading.current_thread().name, "after exit")
-    assert scheduling._pool is None
+    assert process.current().pool is None
     stats = raincheck.stats()
     assert (stats.scheduled, stats.succeeded, stats.ran_in_caller) == (2, 2, 1)
 

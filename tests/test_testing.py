@@ -10,7 +10,7 @@ import pytest
 from django.http import HttpRequest
 from django.test import Client
 
-from raincheck import scheduling
+from raincheck import process
 from raincheck.testing import CapturedJobs, capture, wait_idle
 from tests.app import jobs
 from tests.app.jobs import HOLD_LIMIT, Gate
@@ -25,7 +25,7 @@ def test_capture_records_jobs_instead_of_running_them() -> None:
         jobs.remember.schedule(value="c")
     wait_idle()
     assert jobs.calls == []
-    assert scheduling._pool is None
+    assert process.current().pool is None
     assert captured == [
         (jobs.remember, ("a",), {}),
         (jobs.explode, ("b",), {}),
@@ -135,7 +135,7 @@ def test_wait_idle_raises_timeout_error_while_a_job_runs() -> None:
 def test_wait_idle_without_a_pool_returns_at_once() -> None:
     """``wait_idle()`` before any job returns without creating a pool."""
     wait_idle(0)
-    assert scheduling._pool is None
+    assert process.current().pool is None
 
 
 def test_raincheck_jobs_fixture_captures(raincheck_jobs: CapturedJobs) -> None:

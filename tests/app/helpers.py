@@ -11,8 +11,8 @@ from asgiref.sync import async_to_sync
 from django.http import HttpResponseBase
 from django.test import AsyncClient, override_settings
 
-from raincheck import scheduling
-from raincheck.pool import RaincheckExecutor
+from raincheck import process
+from raincheck.pool import Pool
 from tests.app import jobs
 from tests.app.jobs import HOLD_LIMIT, Gate
 
@@ -25,9 +25,9 @@ def hold_the_worker() -> Gate:
     return gate
 
 
-def current_pool() -> RaincheckExecutor:
+def current_pool() -> Pool:
     """The process's pool, which must exist."""
-    pool = scheduling._pool
+    pool = process.current().pool
     assert pool is not None
     return pool
 
@@ -44,14 +44,14 @@ class ConditionSpy(threading.Condition):
         return super().wait(timeout)
 
 
-def spy_on_room(pool: RaincheckExecutor) -> threading.Event:
+def spy_on_room(pool: Pool) -> threading.Event:
     """An event set when a thread waits for room in the full queue (``block``)."""
     spy = ConditionSpy(pool._lock)
     pool._has_room = spy
     return spy.waiting
 
 
-def spy_on_idle(pool: RaincheckExecutor) -> threading.Event:
+def spy_on_idle(pool: Pool) -> threading.Event:
     """An event set when a thread waits for the pool to be idle (``drain``, ``wait_idle``)."""
     spy = ConditionSpy(pool._lock)
     pool._is_idle = spy

@@ -34,7 +34,7 @@ def _tasks_settings(settings: SettingsWrapper) -> Iterator[None]:
 
     views.results.clear()
     try:
-        from raincheck import backends
+        from raincheck.tasks import backend, results
     except ImportError:
         return
-    backends._results = backends.ResultStore()
+    backend._results = results.ResultStore()

@@ -6,7 +6,7 @@ import asyncio
 import threading
 from typing import Any
 
-from raincheck.backends import TaskContext, task
+from raincheck.tasks.framework import TaskContext, task
 from tests.app.jobs import record
 
 

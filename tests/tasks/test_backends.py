@@ -13,18 +13,18 @@ from django.test import AsyncClient, Client
 from django.utils import timezone
 from pytest_django import Settings as SettingsWrapper
 
-backends = pytest.importorskip(
-    "raincheck.backends",
+framework = pytest.importorskip(
+    "raincheck.tasks.framework",
     reason="needs django.tasks (Django >= 6.0) or the django-tasks backport",
     exc_type=ImportError,
 )
 
 import raincheck  # noqa: E402
 from raincheck import signals as raincheck_signals  # noqa: E402
-from raincheck.backends import (  # noqa: E402
+from raincheck.backends import RaincheckBackend, TaskDropped  # noqa: E402
+from raincheck.tasks import backend, results  # noqa: E402
+from raincheck.tasks.framework import (  # noqa: E402
     InvalidTask,
-    RaincheckBackend,
-    TaskDropped,
     TaskResultDoesNotExist,
     TaskResultStatus,
     task_backends,
@@ -43,9 +43,9 @@ READY = TaskResultStatus.READY
 def task_signals(received: Any) -> dict[str, list[dict[str, Any]]]:
     """What ``task_enqueued``, ``task_started`` and ``task_finished`` were sent with."""
     return {
-        "enqueued": received(backends.task_enqueued),
-        "started": received(backends.task_started),
-        "finished": received(backends.task_finished),
+        "enqueued": received(framework.task_enqueued),
+        "started": received(framework.task_started),
+        "finished": received(framework.task_finished),
     }
 
 
@@ -154,14 +154,14 @@ def test_enqueued_signal_is_sent_during_the_view(received: Any) -> None:
         return receiver
 
     enqueued, started = mark("task_enqueued"), mark("task_started")
-    backends.task_enqueued.connect(enqueued)
-    backends.task_started.connect(started)
+    framework.task_enqueued.connect(enqueued)
+    framework.task_started.connect(started)
     try:
         Client().get("/enqueue/")
         wait_idle()
     finally:
-        backends.task_enqueued.disconnect(enqueued)
-        backends.task_started.disconnect(started)
+        framework.task_enqueued.disconnect(enqueued)
+        framework.task_started.disconnect(started)
     assert jobs.values() == [
         "task_enqueued",
         "view returned",
@@ -284,7 +284,7 @@ def test_nested_function_is_rejected() -> None:
         pass
 
     with pytest.raises(InvalidTask, match="module level"):
-        backends.task(nested)
+        framework.task(nested)
 
 
 def test_unknown_queue_is_rejected() -> None:
@@ -423,7 +423,7 @@ def test_get_result_of_another_alias_raises() -> None:
 
 def test_old_finished_results_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the most recent RESULT_LIMIT finished results are kept; unfinished ones always."""
-    monkeypatch.setattr(backends._results, "limit", 2)
+    monkeypatch.setattr(backend._results, "limit", 2)
     with capture() as captured:
         pending = tasks.add.enqueue(0, 0)
     finished = [tasks.add.enqueue(i, i) for i in range(3)]
@@ -435,4 +435,4 @@ def test_old_finished_results_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> 
     assert task_backends["default"].get_result(finished[2].id) is finished[2]
     assert task_backends["default"].get_result(pending.id) is pending
     assert len(captured) == 1
-    assert backends.RESULT_LIMIT == 1_000
+    assert results.RESULT_LIMIT == 1_000

@@ -42,7 +42,7 @@ from tests.tasks.processes import (  # noqa: E402
 )
 
 SETTINGS = "tests.tasks.db_project.settings"
-TASK_PATH = "raincheck.tasks_routing.tests:tasks:db_project:jobs:greet"
+TASK_PATH = "raincheck.tasks.routed.tests:tasks:db_project:jobs:greet"
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

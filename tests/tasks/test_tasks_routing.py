@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import sys
 from collections.abc import Iterator
@@ -16,18 +17,18 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from pytest_django import Settings as SettingsWrapper
 
-backends = pytest.importorskip(
-    "raincheck.backends",
+framework = pytest.importorskip(
+    "raincheck.tasks.framework",
     reason="needs django.tasks (Django >= 6.0) or the django-tasks backport",
     exc_type=ImportError,
 )
 
-from raincheck import tasks_routing  # noqa: E402
-from raincheck.backends import InvalidTask, Task, TaskResultStatus  # noqa: E402
-from raincheck.tasks_routing import (  # noqa: E402
+from raincheck.checks import check_tasks_backend  # noqa: E402
+from raincheck.tasks import routed as routed_namespace  # noqa: E402
+from raincheck.tasks.framework import InvalidTask, Task, TaskResultStatus  # noqa: E402
+from raincheck.tasks.routing import (  # noqa: E402
     RoutedFunction,
-    check_tasks_backend,
-    enqueue_later,
+    routed,
     routed_task,
 )
 from raincheck.testing import capture, wait_idle  # noqa: E402
@@ -35,26 +36,26 @@ from tests.app.helpers import fails_with_async_client_before_django_6  # noqa: E
 from tests.app.jobs import record, values  # noqa: E402
 from tests.tasks import jobs  # noqa: E402
 
-GREET_TASK = "raincheck.tasks_routing.tests:tasks:jobs:greet"
+GREET_TASK = "raincheck.tasks.routed.tests:tasks:jobs:greet"
 
 
 @pytest.fixture
 def enqueued(received: Any) -> Iterator[list[dict[str, Any]]]:
     """Each ``task_enqueued`` send; also recorded as the event ``task enqueued``."""
-    sent: list[dict[str, Any]] = received(backends.task_enqueued)
+    sent: list[dict[str, Any]] = received(framework.task_enqueued)
 
     def mark(**kwargs: Any) -> None:
         record("signal", "task enqueued")
 
-    backends.task_enqueued.connect(mark, weak=False)
+    framework.task_enqueued.connect(mark, weak=False)
     yield sent
-    backends.task_enqueued.disconnect(mark)
+    framework.task_enqueued.disconnect(mark)
 
 
 @pytest.fixture
 def finished(received: Any) -> list[dict[str, Any]]:
     """Each ``task_finished`` send."""
-    sent: list[dict[str, Any]] = received(backends.task_finished)
+    sent: list[dict[str, Any]] = received(framework.task_finished)
     return sent
 
 
@@ -112,7 +113,7 @@ def test_async_job_is_an_async_task(
     wait_idle()
     (sent,) = finished
     result = sent["task_result"]
-    assert backends.inspect.iscoroutinefunction(result.task.func)
+    assert inspect.iscoroutinefunction(result.task.func)
     assert result.status == TaskResultStatus.SUCCESSFUL
     assert result.return_value == "hello lin"
 
@@ -129,14 +130,14 @@ def test_jobs_of_a_failed_request_keep_their_options(
 
 def test_replacement_job_has_the_job_shape() -> None:
     """The buffered replacement is ``(fn, args, kwargs)`` with the original's name and options."""
-    fn, args, kwargs = enqueue_later((jobs.greet_on_success, ("x",), {}), "dummy")
+    fn, args, kwargs = routed((jobs.greet_on_success, ("x",), {}), "dummy")
     assert isinstance(fn, RoutedFunction)
     assert fn.name == "tests.tasks.jobs.greet_on_success"
     assert fn.is_async is False
     assert fn.on_success is True
     assert (args, kwargs) == (("x",), {})
     assert fn.task.backend == "dummy"
-    assert fn.task.module_path == "raincheck.tasks_routing.tests:tasks:jobs:greet_on_success"
+    assert fn.task.module_path == "raincheck.tasks.routed.tests:tasks:jobs:greet_on_success"
 
 
 def test_capture_still_sees_the_original_job(settings: SettingsWrapper) -> None:
@@ -257,16 +258,16 @@ def test_task_survives_a_deep_copy() -> None:
 def test_task_path_only_names_raincheck_functions() -> None:
     """The module answers only for @raincheck functions, not any importable callable."""
     with pytest.raises(ImportError):
-        import_string("raincheck.tasks_routing.os:path:join")
+        import_string("raincheck.tasks.routed.os:path:join")
     with pytest.raises(ImportError):
-        import_string("raincheck.tasks_routing.tests:tasks:jobs:_plain")
+        import_string("raincheck.tasks.routed.tests:tasks:jobs:_plain")
     with pytest.raises(AttributeError):
-        tasks_routing.no_such_thing  # noqa: B018
+        routed_namespace.no_such_thing  # noqa: B018
 
 
 def test_non_json_return_value_is_dropped() -> None:
     """raincheck ignores return values: one JSON cannot carry becomes None, not a failed task."""
-    task = import_string("raincheck.tasks_routing.tests:tasks:jobs:returns_object")
+    task = import_string("raincheck.tasks.routed.tests:tasks:jobs:returns_object")
     assert task.call() is None
     assert values() == ["returned an object"]
 
@@ -315,10 +316,10 @@ def test_check_e012_without_a_tasks_framework(
     settings: SettingsWrapper, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """raincheck.E012: routing is set but neither django.tasks nor the backport can be imported."""
-    import raincheck
+    import raincheck.tasks
 
-    monkeypatch.delattr(raincheck, "backends")
-    monkeypatch.setitem(sys.modules, "raincheck.backends", None)
+    monkeypatch.delattr(raincheck.tasks, "framework")
+    monkeypatch.setitem(sys.modules, "raincheck.tasks.framework", None)
     settings.RAINCHECK_TASKS_BACKEND = "dummy"
     (error,) = check_tasks_backend()
     assert error.id == "raincheck.E012"

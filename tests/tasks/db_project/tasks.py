@@ -8,7 +8,7 @@ import threading
 from django.conf import settings
 
 from raincheck import raincheck
-from raincheck.backends import task
+from raincheck.tasks.framework import task
 from tests.tasks.db_project.events import record
 
 HOLD_LIMIT = 20.0

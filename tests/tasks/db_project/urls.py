@@ -10,7 +10,7 @@ from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
-from raincheck.backends import task_enqueued, task_finished
+from raincheck.tasks.framework import task_enqueued, task_finished
 from tests.tasks.db_project import jobs, tasks
 from tests.tasks.db_project.events import record
 

@@ -6,7 +6,7 @@ import threading
 from collections import OrderedDict
 from typing import Any, Final
 
-from raincheck.tasks_framework import TaskResult
+from raincheck.tasks.framework import TaskResult
 
 # How many finished results get_result() can still find in this process; older
 # ones are forgotten. Unfinished results are always kept (their jobs hold them).

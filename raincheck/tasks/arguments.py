@@ -8,7 +8,7 @@ import reprlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from raincheck.tasks_framework import normalize_json
+from raincheck.tasks.framework import normalize_json
 
 
 def json_problem(value: Any, *, exact: bool) -> str | None:

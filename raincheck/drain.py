@@ -1,0 +1,80 @@
+"""Stopping: ``raincheck.shutdown()``, and the drain that runs when the process exits.
+
+The exit drain runs from ``atexit``, and also from uWSGI's exit hook and the
+SIGTERM handler that ``raincheck.apps`` installs (docs/servers.rst). Its steps
+run in this order, within one deadline, ``RAINCHECK_SHUTDOWN_TIMEOUT``:
+
+1. hand off the jobs of ASGI requests that will never send ``request_finished``;
+2. wait for requests still being served on other threads to hand off theirs;
+3. drain the pool; from then on, jobs run in the thread that hands them off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import logging
+import time
+
+from django.core.exceptions import ImproperlyConfigured
+
+from raincheck import buffers, conf, process
+
+logger = logging.getLogger("raincheck")
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Stop the pool: drain it for up to ``timeout`` seconds (default
+    ``RAINCHECK_SHUTDOWN_TIMEOUT``) and log the jobs that did not finish.
+
+    Jobs handed off while it drains run in the caller. The next hand-off after
+    it returns creates a new pool.
+    """
+    state = process.current()
+    pool = state.pool
+    if pool is None:
+        return
+    if timeout is None:
+        timeout = conf.get().shutdown_timeout
+    unfinished = pool.drain(timeout)
+    state.forget_pool(pool)
+    if unfinished:
+        names = ", ".join(fn.name for fn, _, _ in unfinished)
+        logger.warning(
+            "raincheck: %d job(s) did not finish within the %.1f s shutdown timeout: %s",
+            len(unfinished),
+            timeout,
+            names,
+        )
+
+
+def drain_for_exit() -> None:
+    """Drain for good: the process is about to end, later jobs run in the caller."""
+    state = process.current()
+    if state.exiting:
+        return
+    if state.pool is None and not buffers.requests_in_flight():
+        # Nothing was ever handed off (or it all drained already): nothing to
+        # wait for, and no reason to read settings that may not be configured.
+        state.exiting = True
+        return
+    try:
+        timeout = conf.get().shutdown_timeout
+    except ImproperlyConfigured as exc:
+        timeout = conf.SHUTDOWN_TIMEOUT_DEFAULT
+        logger.error("raincheck: %s Draining with the default %.0f s timeout.", exc, timeout)
+    deadline = time.monotonic() + timeout
+    try:
+        buffers.hand_off_abandoned()
+        # An event loop in this thread (uvicorn's, when SIGTERM arrives) cannot
+        # finish its requests while we wait: its server does that after us.
+        if asyncio._get_running_loop() is None:
+            buffers.wait_for_requests(deadline)
+    except Exception:
+        logger.exception("raincheck: handing off the last requests' jobs at exit failed")
+    finally:
+        state.exiting = True
+    shutdown(max(0.0, deadline - time.monotonic()))
+
+
+atexit.register(drain_for_exit)

@@ -1,0 +1,55 @@
+"""The hand-off: jobs whose request has ended, or that had none, go to the pool.
+
+What does not fit in the pool's queue is run here, in the caller, or dropped,
+as ``RAINCHECK_BACKPRESSURE`` says; with ``RAINCHECK_RUN_ASYNC = False``, and
+where no pool can run, every job runs here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from raincheck import conf, process, signals
+from raincheck.jobs import Job, in_job, run, send_robust
+from raincheck.stats import Counters
+
+logger = logging.getLogger("raincheck")
+
+
+def hand_off(jobs: list[Job]) -> None:
+    """Give ``jobs`` to this process's pool, or run them here; never raises for the pool."""
+    settings = conf.get()
+    state = process.current()
+    counters = state.counters
+    pool = state.live_pool(settings) if settings.run_async else None
+    if pool is None:
+        ran_in_caller = len(jobs) if settings.run_async else 0
+        counters.add(scheduled=len(jobs), ran_in_caller=ran_in_caller)
+        run_in_caller(jobs, counters)
+        return
+    counters.add(scheduled=len(jobs))
+    policy = settings.backpressure
+    if policy == "block" and in_job():
+        # A job, or a thread a job waits on, must never wait for room: only the
+        # pool can make room, and it may be waiting for this very thread.
+        policy = "caller_runs"
+    overflow = pool.put(
+        jobs, max_queue=settings.max_queue, policy=policy, block_timeout=settings.block_timeout
+    )
+    if overflow is None:
+        return
+    dropped, to_run = overflow.dropped, overflow.run_in_caller
+    counters.add(dropped=len(dropped), ran_in_caller=len(to_run))
+    for fn, args, kwargs in dropped:
+        logger.warning("raincheck job %s dropped: the queue is full (policy %r)", fn.name, policy)
+        send_robust(signals.job_dropped, sender=fn.func, args=args, kwargs=kwargs, reason=policy)
+    run_in_caller(to_run, counters)
+
+
+def run_in_caller(jobs: list[Job], counters: Counters) -> None:
+    """Run jobs one after another in this thread, counting their outcomes."""
+    for job in jobs:
+        if run(job):
+            counters.add(succeeded=1)
+        else:
+            counters.add(failed=1)

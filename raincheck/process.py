@@ -1,0 +1,112 @@
+"""This process's raincheck state: its pool, its counters, whether it is exiting.
+
+Everything here belongs to one process. A forked child (gunicorn ``--preload``,
+uWSGI without ``lazy-apps``, ``multiprocessing``) must not use its parent's
+pool, whose threads did not survive the fork, nor a lock a parent's thread may
+have held when it forked (docs/design.rst, "Fork"). So all of it lives in one
+``ProcessState``, and ``current()`` is the one place that asks whether the state
+at hand is this process's; a child gets a fresh one as a whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+from raincheck import conf, servers
+from raincheck.pool import Pool
+from raincheck.stats import Counters, Stats
+from raincheck.worker import run_on_worker, worker_exit
+
+
+class ProcessState:
+    """The pool (created on first use), the counters and the exit flag of one process."""
+
+    __slots__ = ("counters", "exiting", "lock", "pid", "pool")
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        # Guards creating and forgetting the pool, never held while a job runs.
+        self.lock = threading.Lock()
+        self.counters = Counters()
+        self.pool: Pool | None = None
+        self.exiting = False
+
+    def live_pool(self, settings: conf.Conf) -> Pool | None:
+        """The pool, created on first use; None once exit has begun, or where
+        threads cannot run (uWSGI without threads): the caller runs the jobs."""
+        pool = self.pool
+        if pool is not None:
+            return pool
+        with self.lock:
+            if self.pool is None and not self.exiting:
+                servers.warn_once_at_first_hand_off(settings.drain_on_sigterm)
+                if servers.threads_disabled():
+                    return None
+                self.pool = Pool(
+                    settings.max_workers,
+                    run_job=run_on_worker,
+                    on_worker_exit=worker_exit,
+                    counters=self.counters,
+                )
+            return self.pool
+
+    def forget_pool(self, pool: Pool) -> None:
+        """After ``pool`` has drained: the next hand-off creates a new one."""
+        with self.lock:
+            if self.pool is pool:
+                self.pool = None
+
+
+# By pid: a new child's first threads may race to replace the state, and
+# dict.setdefault makes them agree on one without a lock inherited from the parent.
+_states: dict[int, ProcessState] = {}
+_state = _states.setdefault(os.getpid(), ProcessState())
+
+
+def current() -> ProcessState:
+    """This process's state; a fresh one in a forked child."""
+    state = _state
+    if state.pid == os.getpid():
+        return state
+    return _replace_after_fork()
+
+
+def _replace_after_fork() -> ProcessState:
+    # Called from os.fork()'s child hook, and on first use in a child that a C
+    # fork made (uWSGI calls no Python fork hook unless --py-call-osafterfork).
+    global _state
+    state = _states.setdefault(os.getpid(), ProcessState())
+    _state = state
+    return state
+
+
+os.register_at_fork(after_in_child=_replace_after_fork)
+
+
+def stats() -> Stats:
+    """A snapshot of this process's job counters."""
+    state = current()
+    pool = state.pool
+    if pool is None:
+        return state.counters.snapshot()
+    queued, running, workers = pool.load()
+    return state.counters.snapshot(queued=queued, running=running, workers=workers)
+
+
+def wait_idle(timeout: float | None = None) -> bool:
+    """Wait until this process's pool has nothing queued or running; False on timeout."""
+    pool = current().pool
+    return True if pool is None else pool.wait_idle(timeout)
+
+
+def _resize_pool() -> None:
+    pool = current().pool
+    if pool is not None:
+        # An invalid value is reported by the checks and by the next conf.get().
+        with contextlib.suppress(Exception):
+            pool.resize(conf.get().max_workers)
+
+
+conf.on_change(_resize_pool)
