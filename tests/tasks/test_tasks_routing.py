@@ -249,6 +249,19 @@ def test_task_path_imports_the_task() -> None:
     assert values() == ["hello bob."]
 
 
+def test_stored_task_path_scheme_is_stable() -> None:
+    """The path a durable backend stores for a routed job is part of the public API.
+
+    Written literally, not built from raincheck's constants: a release that
+    changes the scheme would strand every job queued by the one before it.
+    """
+    stored_by_0_1 = "raincheck.tasks.routed.tests:tasks:jobs:greet"
+    assert routed_task(jobs.greet.func, "default").module_path == stored_by_0_1
+    task = import_string(stored_by_0_1)
+    assert isinstance(task, Task)
+    assert task.func(name="ann") == "hello ann."
+
+
 def test_task_survives_a_deep_copy() -> None:
     """A routed Task can be copied (Django's dummy backend deep-copies results)."""
     task = routed_task(jobs.greet.func, "dummy")
