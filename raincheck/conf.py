@@ -147,6 +147,8 @@ class Conf:
     drain_on_sigterm: bool
     tasks_backend: str | None
     slow_job_warning: float | None
+    # Django's own DEBUG: .schedule() then checks arguments against the signature.
+    debug: bool
 
 
 _conf: Conf | None = None
@@ -172,8 +174,8 @@ def _load() -> Conf:
     invalid = problems()
     if invalid:
         raise ImproperlyConfigured(" ".join(problem for _, problem in invalid))
-    values = [s.read() for s in SETTINGS]
-    conf = Conf(*values)
+    values = {s.name.removeprefix("RAINCHECK_").lower(): s.read() for s in SETTINGS}
+    conf = Conf(**values, debug=bool(getattr(django_settings, "DEBUG", False)))
     _conf = conf
     return conf
 
@@ -185,7 +187,7 @@ def on_change(listener: Callable[[], None]) -> None:
 
 def _setting_changed(*, setting: str, **kwargs: Any) -> None:
     global _conf
-    if setting.startswith("RAINCHECK_"):
+    if setting.startswith("RAINCHECK_") or setting == "DEBUG":
         _conf = None
         for listener in _listeners:
             listener()

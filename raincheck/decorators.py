@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Hashable
+import reprlib
+from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
 from asgiref.sync import markcoroutinefunction
@@ -45,8 +46,9 @@ class RaincheckFunction(Generic[P, R]):
 
     def __init__(self, func: Callable[P, R]) -> None:
         self.func = func
-        self.name = f"{func.__module__}.{func.__qualname__}"
+        self.name = _dotted_name(func)
         self.is_async = inspect.iscoroutinefunction(func)
+        self._signature: inspect.Signature | None = None
         functools.update_wrapper(self, func)
         if self.is_async:
             markcoroutinefunction(self)
@@ -66,6 +68,22 @@ class RaincheckFunction(Generic[P, R]):
                 buffer.append((self, args, kwargs))
                 return
         schedule((self, args, kwargs))
+
+    def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Raise ``TypeError`` now if ``func(*args, **kwargs)`` could not be called.
+
+        ``schedule()`` calls it when ``settings.DEBUG`` is on.
+        """
+        signature = self._signature
+        if signature is None:
+            try:
+                signature = self._signature = inspect.signature(self.func)
+            except (TypeError, ValueError):  # a builtin without a signature
+                return
+        try:
+            signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(f"{self.name}.schedule(): {exc}") from None
 
     def __repr__(self) -> str:
         return f"<raincheck {self.name}>"
@@ -116,12 +134,27 @@ class ConditionalFunction(RaincheckFunction[P, R]):
 
 
 def _require_hashable(job: str, where: str, value: object) -> None:
-    if not isinstance(value, Hashable):
+    try:
+        # isinstance(value, Hashable) is not enough: a tuple holding a list passes.
+        hash(value)
+    except TypeError as exc:
+        # reprlib: an argument's repr() can be huge, or hold a secret.
         raise TypeError(
             f"{job} is unique=True, so its arguments must be hashable; "
-            f"{where} is an unhashable {type(value).__name__}: {value!r}"
-        )
-    hash(value)  # a tuple holding a list passes isinstance but cannot be hashed
+            f"{where} is an unhashable {type(value).__name__} ({exc}): {reprlib.repr(value)}"
+        ) from None
+
+
+def _dotted_name(func: Callable[..., Any]) -> str:
+    """``module.qualname`` of a function, or of what a partial or callable object wraps."""
+    target: Any = func
+    while isinstance(target, functools.partial):
+        target = target.func
+    qualname = getattr(target, "__qualname__", None)
+    if qualname is None:  # a callable object: name it by its class
+        target = type(target)
+        qualname = target.__qualname__
+    return f"{getattr(target, '__module__', None) or '?'}.{qualname}"
 
 
 @overload
@@ -168,6 +201,11 @@ def raincheck(
             raise TypeError(f"@raincheck decorates a function, not {type(func).__name__} {func!r}")
         if isinstance(func, RaincheckFunction):
             raise TypeError(f"{func.name} is already decorated with @raincheck")
+        if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"@raincheck cannot run {_dotted_name(func)}: it is a generator function, "
+                "whose body runs only when something iterates it, and nothing would."
+            )
         if on_commit or on_success or unique:
             return ConditionalFunction(
                 func, on_commit=on_commit, using=using, on_success=on_success, unique=unique

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import logging
 import threading
 import time
@@ -61,6 +62,12 @@ def in_job() -> bool:
 def run(job: Job, *, on_worker: bool = False) -> bool:
     """Run one job; log and signal a failure instead of raising. True on success.
 
+    Every exception a job raises, ``BaseException`` subclasses included, is a
+    failure of that job: logged with its name, sent as ``job_failed``, counted.
+    The one exception is ``KeyboardInterrupt`` on the main thread, which is
+    also how Ctrl-C reaches the process: it is reported like the others, then
+    raised, so that it still stops the process (docs/usage.rst, "Errors").
+
     ``on_worker``: this is a pool thread, which never runs an event loop.
     """
     fn, args, kwargs = job
@@ -75,13 +82,20 @@ def run(job: Job, *, on_worker: bool = False) -> bool:
     token = _in_job.set(True)
     try:
         if on_worker and not fn.is_async:
-            func(*args, **kwargs)
+            returned = func(*args, **kwargs)
+            if returned is not None:
+                _finish(fn, returned)
         else:
             call(job)
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
         # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
         logger.error("raincheck job %s failed", fn.name, exc_info=True)
         send_robust(signals.job_failed, sender=func, args=args, kwargs=kwargs, exception=exc)
+        if (
+            isinstance(exc, KeyboardInterrupt)
+            and threading.current_thread() is threading.main_thread()
+        ):
+            raise
         return False
     finally:
         _in_job.reset(token)
@@ -116,25 +130,42 @@ def call(job: Job) -> None:
         # blocking it with sync code, or nesting a loop, is not allowed.
         _call_in_helper_thread(job)
     elif fn.is_async:
-        if getattr(_local, "keeps_loop", False):
-            _thread_loop().run_until_complete(_await_job(fn.func, args, kwargs))
-        else:
-            # A request thread running a job itself: nothing would close a cached loop.
-            _run_in_new_loop(_await_job(fn.func, args, kwargs))
+        _run_to_completion(fn.func(*args, **kwargs))
     else:
-        fn.func(*args, **kwargs)
+        returned = fn.func(*args, **kwargs)
+        if returned is not None:
+            _finish(fn, returned)
 
 
-async def _await_job(
-    func: Callable[..., Awaitable[object]], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> None:
+def _finish(fn: JobFunction, returned: object) -> None:
+    """Deal with what a sync function returned: a coroutine is the job's real body."""
+    if inspect.isawaitable(returned):
+        # A partial of an async function, or a callable object whose __call__ is
+        # async, is not detected as async when decorated.
+        _run_to_completion(returned)
+    elif inspect.isgenerator(returned) or inspect.isasyncgen(returned):
+        raise TypeError(
+            f"{fn.name} returned a generator, so its body never ran: raincheck calls a "
+            "job's function and does not iterate what it returns. Make it a plain function."
+        )
+
+
+def _run_to_completion(awaitable: Awaitable[object]) -> None:
+    if getattr(_local, "keeps_loop", False):
+        _thread_loop().run_until_complete(_await_job(awaitable))
+    else:
+        # A request thread running a job itself: nothing would close a cached loop.
+        _run_in_new_loop(_await_job(awaitable))
+
+
+async def _await_job(awaitable: Awaitable[object]) -> None:
     # Like Django's ASGI handler does per request: the job's sync_to_async calls
     # (the async ORM included) share one thread of their own, whose database
     # connections are closed when the job ends rather than left open in
     # asgiref's process-wide executor.
     async with ThreadSensitiveContext():
         try:
-            await func(*args, **kwargs)
+            await awaitable
         finally:
             await sync_to_async(connections.close_all)()
 

@@ -21,7 +21,8 @@ class DirectPath:
     """Whether a plain job may skip ``schedule()`` and go straight to its buffer.
 
     ``open`` is True only while no capture is in progress and the settings are
-    loaded, valid, and neither IMMEDIATE nor routed to a Tasks backend. A
+    loaded, valid, and neither IMMEDIATE, nor routed to a Tasks backend, nor
+    ``DEBUG`` (which checks every job's arguments at ``.schedule()``). A
     settings change closes it; ``refresh_direct_path()`` decides it again, on
     the next ``schedule()`` and when a capture starts or ends.
     """
@@ -39,12 +40,19 @@ def schedule(job: Job, *, unique_key: object = None) -> None:
     ``unique_key``: within one request, a second job with an equal key is
     dropped silently (``@raincheck(unique=True)``).
     """
-    if _captures:
-        _captures[-1].append(job)
-        return
     settings = conf.get()
     if not direct_path.open:
         refresh_direct_path()
+    if settings.debug:
+        # Wrong arguments would otherwise show only when the job runs, after
+        # the response, in a log. The direct path is closed under DEBUG, so
+        # this costs nothing in production.
+        check = getattr(job[0], "check_arguments", None)
+        if check is not None:
+            check(job[1], job[2])
+    if _captures:
+        _captures[-1].append(job)
+        return
     if settings.immediate:
         call(job)
         return
@@ -70,7 +78,9 @@ def refresh_direct_path() -> None:
         # Not configured, or invalid: schedule() reports it, every time.
         direct_path.open = False
         return
-    direct_path.open = not _captures and not settings.immediate and settings.tasks_backend is None
+    direct_path.open = not (
+        _captures or settings.immediate or settings.tasks_backend is not None or settings.debug
+    )
 
 
 def start_capture(jobs: list[Job]) -> None:
