@@ -19,6 +19,7 @@ GROUPS_test := --group test --group tasks --group lint
 GROUPS_docs := --group docs
 GROUPS_matrix := --group matrix
 GROUPS_bench := --group benchmark --group test
+GROUPS_release := --group release
 
 demo: $(VENVS)/demo/.installed
 	$(VENVS)/demo/bin/python demo/run.py
@@ -59,3 +60,13 @@ bench: $(VENVS)/bench/.installed
 
 clean:
 	rm -rf $(VENVS) .nox docs/_build .pytest_cache .mypy_cache .ruff_cache
+
+# Before a release: the sdist and wheel into dist/, twine's strict
+# check of both, then tests/release (the sdist's and wheel's file lists, README's
+# usage example from the wheel alone under runserver, .readthedocs.yaml's build).
+.PHONY: release-check
+release-check: $(VENVS)/release/.installed
+	rm -rf dist
+	$(VENVS)/release/bin/python -m build --outdir dist .
+	$(VENVS)/release/bin/twine check --strict dist/*
+	RAINCHECK_DIST=dist $(VENVS)/release/bin/python -m pytest -m release tests/release $(PYTEST_ARGS)

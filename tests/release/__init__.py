@@ -1,0 +1,1 @@
+"""Release checks: the distributions, the README's links, the single version source."""
