@@ -19,6 +19,7 @@ import time
 from django.core.exceptions import ImproperlyConfigured
 
 from raincheck import buffers, conf, process
+from raincheck.jobs import in_job
 
 logger = logging.getLogger("raincheck")
 
@@ -28,8 +29,23 @@ def shutdown(timeout: float | None = None) -> None:
     ``RAINCHECK_SHUTDOWN_TIMEOUT``) and log the jobs that did not finish.
 
     Jobs handed off while it drains run in the caller. The next hand-off after
-    it returns creates a new pool.
+    it returns creates a new pool. Called from inside a job it raises
+    ``RuntimeError``: it would wait for that job, which waits for it.
     """
+    refuse_inside_a_job("raincheck.shutdown()")
+    _drain(timeout)
+
+
+def refuse_inside_a_job(what: str) -> None:
+    if in_job():
+        # As ThreadPoolExecutor refuses to join its own thread.
+        raise RuntimeError(
+            f"{what} cannot be called from inside a raincheck job: it would wait for "
+            "that job to finish, and the job is waiting for it."
+        )
+
+
+def _drain(timeout: float | None) -> None:
     state = process.current()
     pool = state.pool
     if pool is None:
@@ -74,7 +90,8 @@ def drain_for_exit() -> None:
         logger.exception("raincheck: handing off the last requests' jobs at exit failed")
     finally:
         state.exiting = True
-    shutdown(max(0.0, deadline - time.monotonic()))
+    # Not shutdown(): a SIGTERM may arrive while this thread runs a job.
+    _drain(max(0.0, deadline - time.monotonic()))
 
 
 atexit.register(drain_for_exit)

@@ -8,6 +8,7 @@ where no pool can run, every job runs here.
 from __future__ import annotations
 
 import logging
+import os
 
 from raincheck import conf, process, signals
 from raincheck.jobs import Job, in_job, run, send_robust
@@ -48,8 +49,21 @@ def hand_off(jobs: list[Job]) -> None:
 
 def run_in_caller(jobs: list[Job], counters: Counters) -> None:
     """Run jobs one after another in this thread, counting their outcomes."""
-    for job in jobs:
-        if run(job):
-            counters.add(succeeded=1)
-        else:
-            counters.add(failed=1)
+    pid = os.getpid()
+    for position, job in enumerate(jobs):
+        try:
+            ok = run(job)
+        except KeyboardInterrupt:
+            # Ctrl-C on the main thread (jobs.run has reported the job): stop,
+            # and say which jobs will not run rather than lose them silently.
+            rest = jobs[position + 1 :]
+            counters.add(failed=1, dropped=len(rest))
+            if rest:
+                names = ", ".join(fn.name for fn, _, _ in rest)
+                logger.warning("raincheck: %d job(s) not run, interrupted: %s", len(rest), names)
+            raise
+        counters.add(succeeded=1) if ok else counters.add(failed=1)
+        if os.getpid() != pid:
+            # The job forked, and this is the child: its code decides what the
+            # child does next; the parent runs the other jobs.
+            return

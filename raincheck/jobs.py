@@ -7,6 +7,7 @@ request's hot path, and a tuple is the cheapest record Python can build.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -16,7 +17,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
+from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
 from django.db import connections
 from django.dispatch import Signal
 
@@ -125,9 +126,14 @@ def send_robust(signal: Signal, **kwargs: Any) -> None:
 def call(job: Job) -> None:
     """Call a job's function in this thread, awaited if async; its exceptions propagate."""
     fn, args, kwargs = job
-    if asyncio._get_running_loop() is not None:
+    if asyncio._get_running_loop() is not None or (
+        fn.is_async and getattr(AsyncToSync.executors, "current", None) is not None
+    ):
         # An event loop runs in this thread (an async caller running a job itself):
-        # blocking it with sync code, or nesting a loop, is not allowed.
+        # blocking it with sync code, or nesting a loop, is not allowed. Or this
+        # thread serves an async_to_sync() above it (Django's async tests, a sync
+        # view under ASGI): asgiref would send the job's sync_to_async() calls
+        # back to this very thread, which is busy running the job.
         _call_in_helper_thread(job)
     elif fn.is_async:
         _run_to_completion(fn.func(*args, **kwargs))
@@ -203,9 +209,23 @@ def close_thread_loop() -> None:
         loop.close()
 
 
+def forget_asgiref_callers() -> None:
+    """Forget, in this context, the asgiref executors of the code that made it.
+
+    asgiref keeps them in context variables, so a copied context carries them:
+    a ``sync_to_async()`` in a job would then be sent to a thread that is busy
+    waiting for the job, or long gone. The job gets executors of its own.
+    """
+    with contextlib.suppress(AttributeError):
+        del AsyncToSync.executors.current
+    SyncToAsync.thread_sensitive_context.set(None)  # type: ignore[arg-type]
+    SyncToAsync.deadlock_context.set(False)
+
+
 def _call_in_helper_thread(job: Job) -> None:
     error: list[BaseException] = []
     context = contextvars.copy_context()
+    context.run(forget_asgiref_callers)
 
     def target() -> None:
         try:

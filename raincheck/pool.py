@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from raincheck.backlog import Backlog
+from raincheck.forks import generation
 from raincheck.jobs import Job
 from raincheck.stats import Counters
 
@@ -66,8 +67,6 @@ class Pool:
         self._live_threads = 0  # started and not yet done closing their connections
         self._room_waiters = 0
         self._closed = False
-
-    # -- accepting jobs -------------------------------------------------------
 
     def put(
         self,
@@ -165,30 +164,27 @@ class Pool:
         self._queue.clear()
         return stranded
 
-    # -- workers ------------------------------------------------------------
-
     def _work(self) -> None:
         me = threading.get_ident()
         worker = threading.current_thread()
         assert isinstance(worker, Worker)
-        record = self.counters.add
-        try:
+        with self._lock:
+            taken = self._take(me, worker)
+        while taken is not None:
+            outcomes = self._run(me, *taken)
+            if outcomes is None:
+                return  # in the child of a job's fork: see _run()
+            # Counted before the job stops counting as running, so that
+            # wait_idle() never returns before stats() add up.
+            self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
             with self._lock:
+                del self._running[me]
+                self._backlog.done(me)
                 taken = self._take(me, worker)
-            while taken is not None:
-                succeeded, failed = self._run(me, *taken)
-                # Counted before the job stops counting as running, so that
-                # wait_idle() never returns before stats() add up.
-                record(succeeded=succeeded, failed=failed)
-                with self._lock:
-                    del self._running[me]
-                    self._backlog.done(me)
-                    taken = self._take(me, worker)
-        finally:
-            self._on_worker_exit()
-            with self._lock:
-                self._live_threads -= 1
-                self._is_idle.notify_all()
+        self._on_worker_exit()
+        with self._lock:
+            self._live_threads -= 1
+            self._is_idle.notify_all()
 
     def _take(self, me: int, worker: Worker) -> tuple[Job, deque[Job] | None] | None:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
@@ -216,21 +212,26 @@ class Pool:
             self._has_room.notify()
         return job, batch
 
-    def _run(self, me: int, job: Job, batch: deque[Job] | None) -> tuple[int, int]:
-        """Run ``job``, then the rest of ``batch`` (without the lock); (succeeded, failed)."""
-        run_job, running = self._run_job, self._running
+    def _run(self, me: int, job: Job, batch: deque[Job] | None) -> tuple[int, int] | None:
+        """Run ``job``, then the rest of ``batch`` (without the lock); (succeeded, failed),
+        or None in a child that a job forked."""
+        run_job, running, before = self._run_job, self._running, generation()
         succeeded = failed = 0
         while True:
             try:
                 ok = run_job(job)
-            except BaseException:
-                # run_job logs Exceptions itself; SystemExit and friends from a
-                # job must not kill the worker either.
+            except BaseException:  # run_job reports every failure; none may kill a worker
                 ok = False
             if ok:
                 succeeded += 1
             else:
                 failed += 1
+            if generation() != before:
+                # The job forked, and this thread is the child's only one: it
+                # leaves at once, touching neither the parent's jobs nor the
+                # locks its threads may have held. The child then ends with
+                # this thread, unless the job's own code decided otherwise.
+                return None
             if batch is None:
                 return succeeded, failed
             try:
@@ -238,8 +239,6 @@ class Pool:
             except IndexError:  # all run, or reclaimed by another worker
                 return succeeded, failed
             running[me] = job  # without the lock: only a drain's deadline log reads it
-
-    # -- observation and shutdown ---------------------------------------------
 
     def load(self) -> tuple[int, int, int]:
         """``(queued, running, workers)`` right now."""

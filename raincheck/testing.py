@@ -12,6 +12,7 @@ from typing import Any
 
 from raincheck import process
 from raincheck.decorators import RaincheckFunction
+from raincheck.drain import refuse_inside_a_job
 from raincheck.jobs import Job, run
 from raincheck.scheduling import start_capture, stop_capture
 
@@ -74,6 +75,10 @@ def capture() -> Iterator[CapturedJobs]:
 
 
 def wait_idle(timeout: float = 5.0) -> None:
-    """Block until every handed-off job has finished; ``TimeoutError`` after ``timeout``."""
+    """Block until every handed-off job has finished; ``TimeoutError`` after ``timeout``.
+
+    Called from inside a job it raises ``RuntimeError``, as ``shutdown()`` does.
+    """
+    refuse_inside_a_job("raincheck.testing.wait_idle()")
     if not process.wait_idle(timeout):
         raise TimeoutError(f"raincheck jobs still running after {timeout} s: {process.stats()}")

@@ -142,9 +142,7 @@ def run_task(result: TaskResult[Any, Any], sender: type[BaseTaskBackend]) -> Non
         else:
             raw = task.func(*result.args, **result.kwargs)
         value = normalize_json(raw)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
+    except BaseException as exc:  # every exception fails the task, as it fails the job
         _mark_failed(result, exc)
         task_finished.send(sender, task_result=result)
         raise
@@ -163,9 +161,7 @@ async def arun_task(result: TaskResult[Any, Any], sender: type[BaseTaskBackend])
         else:
             raw = await task.func(*result.args, **result.kwargs)
         value = normalize_json(raw)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:
+    except BaseException as exc:  # every exception fails the task, as it fails the job
         _mark_failed(result, exc)
         await _asend(task_finished, sender, result)
         raise

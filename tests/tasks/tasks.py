@@ -52,3 +52,14 @@ def with_context(context: TaskContext[Any, Any], value: str) -> dict[str, Any]:
         "attempt": context.attempt,
         "started": result.started_at is not None,
     }
+
+
+@task
+def interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+@task
+async def interrupt_async() -> None:
+    await asyncio.sleep(0)
+    raise KeyboardInterrupt

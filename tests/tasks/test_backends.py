@@ -436,3 +436,45 @@ def test_old_finished_results_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> 
     assert task_backends["default"].get_result(pending.id) is pending
     assert len(captured) == 1
     assert results.RESULT_LIMIT == 1_000
+
+
+@pytest.mark.parametrize("interrupting", ["interrupt", "interrupt_async"])
+def test_a_task_raising_keyboard_interrupt_on_the_pool_ends_failed(
+    interrupting: str, caplog: pytest.LogCaptureFixture, received: Any
+) -> None:
+    """A BaseException from a task fails it like any other: FAILED, finished, logged."""
+    finished = received(framework.task_finished)
+    result = getattr(tasks, interrupting).enqueue()
+    wait_idle()
+    assert result.status == FAILED
+    assert result.finished_at is not None
+    assert result.errors[0].exception_class_path == "builtins.KeyboardInterrupt"
+    assert [sent["task_result"] for sent in finished] == [result]
+    assert f"raincheck job tests.tasks.tasks.{interrupting} failed" in caplog.text
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.failed) == (1, 1)
+
+
+@pytest.mark.parametrize("adding", ["add", "add_async"])
+def test_immediate_aenqueue_under_async_to_sync(settings: SettingsWrapper, adding: str) -> None:
+    """RAINCHECK_IMMEDIATE: ``await task.aenqueue()`` works where Django runs async tests."""
+    settings.RAINCHECK_IMMEDIATE = True
+
+    async def enqueue() -> Any:
+        return await getattr(tasks, adding).aenqueue(2, 3)
+
+    result = async_to_sync(enqueue)()
+    assert result.status == SUCCESSFUL
+    assert result.return_value == 5
+
+
+def test_immediate_aenqueue_in_an_async_view_through_the_sync_client(
+    settings: SettingsWrapper,
+) -> None:
+    """RAINCHECK_IMMEDIATE: an async view's ``await task.aenqueue()`` runs the task in place."""
+    settings.RAINCHECK_IMMEDIATE = True
+    response = Client().get("/aenqueue/")
+    assert response.status_code == 200
+    (result,) = views.results
+    assert result.status == SUCCESSFUL
+    assert result.return_value == 9
