@@ -71,7 +71,10 @@ PAGE_SCRIPT = r"""
 (async () => {
   await document.fonts.ready;
   await Promise.all(Array.from(document.images, (img) => img.complete ? null :
-    new Promise((done) => { img.addEventListener("load", done); img.addEventListener("error", done); })));
+    new Promise((done) => {
+      img.addEventListener("load", done);
+      img.addEventListener("error", done);
+    })));
   // Let the theme's and the page's scripts finish their layout work.
   await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
   const problems = [];
@@ -262,7 +265,7 @@ def pages(root: Path) -> list[str]:
 
 
 def check_page(
-    tools: DevTools, session: str, base: str, page: str, width: int, shots: Path | None
+    tools: DevTools, session: str, base: str, page: str, *, width: int, shots: Path | None
 ) -> dict[str, Any]:
     tools.call("Page.navigate", session, url=base + page)
     tools.wait_for("Page.loadEventFired", session)
@@ -332,7 +335,7 @@ def run(root: Path, shots: Path | None) -> Report:
                 mobile=width < 600,
             )
             for page in pages(root):
-                found = check_page(tools, session, base, page, width, shots)
+                found = check_page(tools, session, base, page, width=width, shots=shots)
                 for problem in found["problems"]:
                     report.add(f"{page} at {width} px", problem)
                 report.ids[page] = set(found["ids"])
