@@ -28,6 +28,7 @@ import http.server
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -228,6 +229,8 @@ def chromium() -> Iterator[DevTools]:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            # Its own process group, so that its helper processes go with it.
+            start_new_session=True,
         )
         try:
             active = Path(profile, "DevToolsActivePort")
@@ -251,6 +254,9 @@ def chromium() -> Iterator[DevTools]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            # The renderers exit with the browser; any that did not are in its group.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
             log.close()
 
 
