@@ -58,7 +58,7 @@ matrix: $(VENVS)/matrix/.installed
 	fi; exit $$status
 
 # Every benchmark, side by side with the peers, into benchmarks/results.json, then
-# docs/benchmarks.rst's tables and chart (about 10 minutes; the HTTP part needs wrk).
+# docs/benchmarks.rst's tables and charts (about 10 minutes; the HTTP part needs wrk).
 # BENCH_ARGS='--only micro,scaling' re-measures some parts; see benchmarks/run.py.
 bench: $(VENVS)/bench/.installed
 	$(VENVS)/bench/bin/python -m benchmarks.run $(BENCH_ARGS)
