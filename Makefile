@@ -4,7 +4,7 @@ PYTHON ?= $(shell sh .ci/python)
 VENVS := .venvs
 PIP_QUIET := --quiet --disable-pip-version-check
 
-.PHONY: demo test lint types unit docs matrix bench clean
+.PHONY: demo test lint types unit docs docs-check matrix bench clean
 
 # venv NAME, pip arguments: create .venvs/NAME and install into it when pyproject.toml changes.
 $(VENVS)/%/.installed: pyproject.toml
@@ -39,6 +39,12 @@ unit: $(VENVS)/test/.installed
 docs: $(VENVS)/docs/.installed
 	$(VENVS)/docs/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
+# The built site in headless Chromium at 1280 and 390 px: tables and figures fit
+# their column, tables have headers, images load, internal links resolve
+# (docs/sitecheck.py). Screenshots of the key pages go to docs/_screenshots/.
+docs-check: docs
+	$(VENVS)/docs/bin/python docs/sitecheck.py docs/_build/html
+
 # Python 3.10-3.13 x Django 4.2/5.2/6.1, for every interpreter present (see noxfile.py),
 # then a summary of the pairs that ran, failed or were skipped.
 # NOX_ARGS: nox options, then '-- ARGS' for pytest, e.g. NOX_ARGS='-p 3.12 -- -m "not server"'.
@@ -53,13 +59,13 @@ matrix: $(VENVS)/matrix/.installed
 	fi; exit $$status
 
 # Every benchmark, side by side with the peers, into benchmarks/results.json, then
-# docs/benchmarks.rst's tables and chart (about 10 minutes; the HTTP part needs wrk).
+# docs/benchmarks.rst's tables and charts (about 10 minutes; the HTTP part needs wrk).
 # BENCH_ARGS='--only micro,scaling' re-measures some parts; see benchmarks/run.py.
 bench: $(VENVS)/bench/.installed
 	$(VENVS)/bench/bin/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENVS) .nox docs/_build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENVS) .nox docs/_build docs/_screenshots dist .pytest_cache .mypy_cache .ruff_cache
 
 # Before a release: the sdist and wheel into dist/, twine's strict
 # check of both, then tests/release (the sdist's and wheel's file lists, README's

@@ -1,9 +1,13 @@
-"""Render benchmarks/results.json into docs/benchmarks.rst and docs/_static/benchmarks.png.
+"""Render benchmarks/results.json into docs/benchmarks.rst and its charts in docs/charts/.
 
 ``python -m benchmarks.report`` (also run at the end of ``make bench``). In the
 page, every region between ``.. BEGIN GENERATED: name`` and ``.. END GENERATED:
 name`` is rewritten; the prose around them is not. Every figure is the median
 of the passes, each pass's figure being pytest-benchmark's median of its rounds.
+
+Each chart answers one question and sits next to its table: it is drawn for
+the width of the docs' text column (about 740 px), with text as large as the
+page's, and a click opens it at full size.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any, Final
 REPO: Final = Path(__file__).resolve().parent.parent
 RESULTS: Final = REPO / "benchmarks" / "results.json"
 PAGE: Final = REPO / "docs" / "benchmarks.rst"
-CHART: Final = REPO / "docs" / "_static" / "benchmarks.png"
+CHARTS: Final = REPO / "docs" / "charts"
 
 PEER_LABELS: Final = {
     "raincheck": "raincheck",
@@ -33,12 +37,13 @@ PEER_LABELS: Final = {
 HTTP_LABELS: Final = {
     "none": "no jobs",
     "raincheck": "raincheck (default pool)",
-    "raincheck_32": "raincheck, RAINCHECK_MAX_WORKERS = 32",
+    "raincheck_32": "raincheck, 32 workers",
     "dj_raincheck": "dj-raincheck 0.5.0",
     "inline": "jobs run inline in the view",
 }
 HANDOFF_SIZES: Final = (0, 1, 10, 100, 1000)
 X: Final = "\u00d7"  # the multiplication sign
+NBSP: Final = "\u00a0"  # keeps "1.02 ms" on one line in a narrow column
 
 Results = dict[str, Any]
 
@@ -81,8 +86,8 @@ def seconds(value: float | None) -> str:
         return "n/a"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if value >= scale:
-            return f"{_digits(value / scale)} {unit}"
-    return f"{value / 1e-6:.3f} µs"
+            return f"{_digits(value / scale)}{NBSP}{unit}"
+    return f"{value / 1e-6:.3f}{NBSP}µs"
 
 
 def _digits(value: float) -> str:
@@ -94,7 +99,7 @@ def count(value: float | None) -> str:
 
 
 def mib(kib: float | None) -> str:
-    return "n/a" if kib is None else f"{kib / 1024:.1f} MiB"
+    return "n/a" if kib is None else f"{kib / 1024:.1f}{NBSP}MiB"
 
 
 def ratio(value: float | None) -> str:
@@ -116,8 +121,22 @@ def table(header: Sequence[str], rows: Iterable[Sequence[str]], widths: str = ""
     lines.append("")
     for row in [header, *rows]:
         lines.append(f"   * - {row[0]}")
-        lines.extend(f"     - {cell}" for cell in row[1:])
+        lines.extend(f"     - {cell}".rstrip() for cell in row[1:])
     return "\n".join(lines)
+
+
+def figure(name: str) -> str:
+    """The page's figure for chart ``name``: full column width, linked to the full size."""
+    chart = CHART_SPECS[name]
+    return "\n".join(
+        [
+            f".. figure:: charts/{name}.png",
+            "   :width: 100%",
+            f"   :alt: {chart.alt}",
+            "",
+            f"   {chart.caption} Click for the full size.",
+        ]
+    )
 
 
 # -- targets -------------------------------------------------------------------
@@ -210,7 +229,7 @@ def targets(results: Results) -> list[Target]:
         Target(
             "Peak threads during the burst",
             f"{count(threads)} (RAINCHECK_MAX_WORKERS = {count(workers)})",
-            "≤ RAINCHECK_MAX_WORKERS + 2",
+            "≤ pool size + 2",
             None if threads is None or workers is None else threads <= workers + 2,
         )
     )
@@ -324,42 +343,47 @@ def region_machine(results: Results) -> str:
 
 
 def region_targets(results: Results) -> str:
-    rows = [(t.what, t.measured, t.goal, t.verdict) for t in targets(results)]
-    return table(("Target", "Measured", "Goal", "Result"), rows, "30 40 15 10")
+    # The verdict comes first: in a narrow column the last column is the one cut.
+    rows = [(t.verdict, t.what, t.measured, t.goal) for t in targets(results)]
+    return table(("Result", "Target", "Measured", "Goal"), rows, "10 30 42 18")
 
 
 def region_micro(results: Results) -> str:
     rows = []
     for peer, label in PEER_LABELS.items():
-        before = micro(results, peer, "test_burst", "rss_before_kib")
-        peak = micro(results, peer, "test_burst", "peak_rss_kib")
         inline = micro(results, peer, "test_inline")
         rows.append(
             (
                 label,
                 seconds(micro(results, peer, "test_schedule")),
                 seconds(micro(results, peer, "test_handoff[10]")),
+                "n/a" if inline is None else seconds(inline),
+            )
+        )
+    bare = micro(results, "raincheck", "test_bare_call")
+    rows.append(("bare call appending to a list", seconds(bare), "n/a", "n/a"))
+    header = ("Peer", "``schedule()``", "Hand-off, 10 jobs", "Inline, per job")
+    return "\n\n".join([table(header, rows, "40 20 20 20"), figure("schedule")])
+
+
+def region_burst(results: Results) -> str:
+    rows = []
+    for peer, label in PEER_LABELS.items():
+        before = micro(results, peer, "test_burst", "rss_before_kib")
+        peak = micro(results, peer, "test_burst", "peak_rss_kib")
+        rows.append(
+            (
+                label,
                 count(burst_rate(results, peer)),
                 (
                     f"{count(micro(results, peer, 'test_burst', 'peak_threads'))} / "
                     f"{count(micro(results, peer, 'test_burst', 'threads_used'))}"
                 ),
                 "n/a" if before is None or peak is None else f"+{mib(peak - before)}",
-                "n/a" if inline is None else seconds(inline),
             )
         )
-    bare = micro(results, "raincheck", "test_bare_call")
-    rows.append(("bare call appending to a list", seconds(bare), "", "", "", "", ""))
-    header = (
-        "Peer",
-        "``schedule()``",
-        "Hand-off, 10 jobs",
-        "Burst, jobs/s",
-        "Threads: peak / used",
-        "Peak RSS growth",
-        "Inline, per job",
-    )
-    return table(header, rows)
+    header = ("Peer", "Burst, jobs/s", "Threads: peak / used", "Peak RSS growth")
+    return "\n\n".join([table(header, rows, "40 20 20 20"), figure("burst")])
 
 
 def region_handoff(results: Results) -> str:
@@ -367,7 +391,8 @@ def region_handoff(results: Results) -> str:
         (label, *(seconds(micro(results, peer, f"test_handoff[{n}]")) for n in HANDOFF_SIZES))
         for peer, label in PEER_LABELS.items()
     ]
-    return table(("Peer", *(f"{n:,} jobs" for n in HANDOFF_SIZES)), rows)
+    jobs = [f"{n:,} job" if n == 1 else f"{n:,} jobs" for n in HANDOFF_SIZES]
+    return "\n\n".join([table(("Peer", *jobs), rows), figure("handoff")])
 
 
 def region_scaling(results: Results) -> str:
@@ -412,53 +437,70 @@ def region_scaling(results: Results) -> str:
                 ),
                 workers,
             ),
+            figure("scaling"),
         ]
     )
 
 
 def region_overload(results: Results) -> str:
-    rows = []
+    times, outcomes = [], []
     for case, entry in results.get("overload", {}).items():
         label = "unbounded queue (block)" if case == "unbounded" else f"``{case}``"
-        rows.append(
+        times.append(
             (
                 label,
                 seconds(entry["handoff_p50_s"]),
                 seconds(entry["handoff_p99_s"]),
                 seconds(entry["handoff_max_s"]),
-                f"+{mib(growth_kib(entry))}",
-                count(entry["succeeded"]),
-                count(entry["dropped"]),
-                count(entry["ran_in_caller"]),
                 seconds(entry["drained_s"]),
             )
         )
-    header = (
-        "Policy",
-        "Hand-off p50",
-        "p99",
-        "max",
-        "Peak RSS growth",
-        "Ran",
-        "Dropped",
-        "Of which in caller",
-        "All done after",
+        outcomes.append(
+            (
+                label,
+                count(entry["succeeded"]),
+                count(entry["dropped"]),
+                count(entry["ran_in_caller"]),
+                f"+{mib(growth_kib(entry))}",
+            )
+        )
+    return "\n\n".join(
+        [
+            "The request thread's time at each hand-off, and when the last job was done:",
+            table(("Policy", "Hand-off p50", "p99", "max", "All done after"), times),
+            "What became of the 100,000 jobs, and the memory it took:",
+            table(("Policy", "Ran", "Dropped", "Of which in caller", "Peak RSS growth"), outcomes),
+        ]
     )
-    return table(header, rows)
 
 
-def region_http(results: Results) -> str:
+SERVER_TITLES: Final = {
+    "gunicorn": f"gunicorn ``gthread``, 2 workers {X} 4 threads",
+    "uvicorn": "uvicorn, 1 worker",
+}
+
+
+def region_http_paced(results: Results) -> str:
     parts = []
-    for server in ("gunicorn", "uvicorn"):
+    for server, title in SERVER_TITLES.items():
+        rows = [
+            (
+                label,
+                count(http(results, server, "paced", scenario, "rps")),
+                seconds(http(results, server, "paced", scenario, "p50_s")),
+                seconds(http(results, server, "paced", scenario, "p99_s")),
+            )
+            for scenario, label in HTTP_LABELS.items()
+        ]
+        parts += [f"{title}, paced:", table(("View", "req/s", "p50", "p99"), rows, "49 17 17 17")]
+    return "\n\n".join([*parts, figure("http-latency")])
+
+
+def region_http_saturated(results: Results) -> str:
+    parts = []
+    for server, title in SERVER_TITLES.items():
         rows = []
         for scenario, label in HTTP_LABELS.items():
-            row = [label]
-            for load in ("paced", "saturated"):
-                row += [
-                    count(http(results, server, load, scenario, "rps")),
-                    seconds(http(results, server, load, scenario, "p50_s")),
-                    seconds(http(results, server, load, scenario, "p99_s")),
-                ]
             cpu, threads, rss = (
                 http(results, server, "saturated", scenario, key)
                 for key in (
@@ -467,37 +509,32 @@ def region_http(results: Results) -> str:
                     "server_peak_rss_kib",
                 )
             )
-            row += [seconds(cpu), count(threads), mib(rss)]
-            rows.append(row)
-        header = (
-            "View",
-            "Paced: req/s",
-            "p50",
-            "p99",
-            "Saturated: req/s",
-            "p50",
-            "p99",
-            "CPU per request",
-            "Threads",
-            "RSS",
-        )
-        title = (
-            f"gunicorn ``gthread``, 2 workers {X} 4 threads:"
-            if server == "gunicorn"
-            else "uvicorn, 1 worker:"
-        )
-        parts += [title, table(header, rows)]
-    return "\n\n".join(parts)
+            rows.append(
+                (
+                    label,
+                    count(http(results, server, "saturated", scenario, "rps")),
+                    seconds(http(results, server, "saturated", scenario, "p50_s")),
+                    seconds(http(results, server, "saturated", scenario, "p99_s")),
+                    seconds(cpu),
+                    count(threads),
+                    mib(rss),
+                )
+            )
+        header = ("View", "req/s", "p50", "p99", "CPU per request", "Threads", "RSS")
+        parts += [f"{title}, saturated:", table(header, rows, "28 12 12 12 12 10 14")]
+    return "\n\n".join([*parts, figure("http-throughput")])
 
 
 REGIONS: Final[dict[str, Callable[[Results], str]]] = {
     "machine": region_machine,
     "targets": region_targets,
     "micro": region_micro,
+    "burst": region_burst,
     "handoff": region_handoff,
     "scaling": region_scaling,
     "overload": region_overload,
-    "http": region_http,
+    "http_paced": region_http_paced,
+    "http_saturated": region_http_saturated,
 }
 
 
@@ -514,16 +551,52 @@ def render_page(text: str, results: Results) -> str:
     return rendered
 
 
-# -- chart ---------------------------------------------------------------------
+# -- charts --------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class ChartSpec:
+    alt: str
+    caption: str
+
+
+CHART_SPECS: Final = {
+    "schedule": ChartSpec(
+        "Bar chart: the cost of one schedule() call for each peer, in microseconds.",
+        "What a view pays per ``schedule()`` call (log scale; shorter is better).",
+    ),
+    "burst": ChartSpec(
+        "Bar chart: jobs per second for a burst of 10,000 jobs, for each peer.",
+        "Jobs per second in a 10,000-job burst (log scale; longer is better).",
+    ),
+    "handoff": ChartSpec(
+        "Line chart: the request thread's time at request end against the number "
+        "of jobs in the request, for each peer.",
+        "The request thread's time in ``request_finished`` by jobs in the request "
+        "(log scales; lower is better).",
+    ),
+    "scaling": ChartSpec(
+        "Line chart: raincheck's throughput against RAINCHECK_MAX_WORKERS, for "
+        "trivial jobs and for jobs of 1 ms I/O.",
+        "raincheck's throughput by pool size (log scales; higher is better).",
+    ),
+    "http-latency": ChartSpec(
+        "Bar chart: p99 latency under paced load for each view, under gunicorn and uvicorn.",
+        "p99 latency under paced load, by view and server (shorter is better).",
+    ),
+    "http-throughput": ChartSpec(
+        "Bar chart: requests per second at saturation for each view, under gunicorn and uvicorn.",
+        "Requests per second at saturation, by view and server (longer is better).",
+    ),
+}
 
 SHORT_LABELS: Final = {
     "raincheck": "raincheck",
     "dj_raincheck": "dj-raincheck",
-    "tasks_immediate": "django.tasks\nImmediateBackend",
+    "tasks_immediate": "django.tasks Immediate",
     "thread_per_job": "thread per job",
-    "executor_submit": "executor.submit\nper job",
-    "bare": "bare call\n+ append",
+    "executor_submit": "executor.submit per job",
+    "bare": "bare call + append",
 }
 COLORS: Final = {
     "raincheck": "#1f77b4",
@@ -533,39 +606,103 @@ COLORS: Final = {
     "executor_submit": "#2ca02c",
     "bare": "#7f7f7f",
 }
+HTTP_SHORT: Final = {
+    "none": "no jobs",
+    "raincheck": "raincheck",
+    "raincheck_32": "raincheck, 32 workers",
+    "dj_raincheck": "dj-raincheck",
+    "inline": "inline in the view",
+}
+SERVER_COLORS: Final = {"gunicorn": "#1f77b4", "uvicorn": "#ff7f0e"}
+# Inches at the text column's width: 11 pt text shows at about the page's size.
+WIDTH_IN: Final = 7.5
+DPI: Final = 160
 
 
-def _bars(ax: Any, bars: list[tuple[str, float | None]], title: str, scale: float) -> None:
-    from matplotlib.ticker import NullFormatter
+def _new(height: float) -> tuple[Any, Any]:
+    import matplotlib
 
-    shown = [(name, value * scale) for name, value in bars if value is not None]
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "legend.fontsize": 10})
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, height))
+    ax.spines[["top", "right"]].set_visible(False)
+    return fig, ax
+
+
+def _plain(axis: Any) -> None:
+    """Tick labels as plain numbers (0.1, 1,000), not powers of ten."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # No timestamp in the file, so an unchanged chart is an unchanged file.
+    fig.savefig(path, dpi=DPI, metadata={"Software": None})
+    plt.close(fig)
+
+
+def _peer_bars(
+    bars: list[tuple[str, float | None]], xlabel: str, show: Callable[[float], str], path: Path
+) -> None:
+    shown = [(name, value) for name, value in bars if value is not None]
+    fig, ax = _new(0.45 * len(shown) + 1.0)
+    values = [value for _, value in shown]
     ax.barh(
         [SHORT_LABELS[name] for name, _ in shown],
-        [value for _, value in shown],
+        values,
         color=[COLORS[name] for name, _ in shown],
     )
     ax.set_xscale("log")
-    ax.xaxis.set_minor_formatter(NullFormatter())
+    _plain(ax.xaxis)
+    ax.set_xlim(min(values) / 2, max(values) * 8)  # room for the labels
+    for y, value in enumerate(values):
+        ax.annotate(show(value), (value, y), xytext=(4, 0), textcoords="offset points", va="center")
     ax.invert_yaxis()
-    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    _save(fig, path)
 
 
-def _handoff_lines(ax: Any, results: Results) -> None:
+def chart_schedule(results: Results, path: Path) -> None:
+    bars = [(peer, micro(results, peer, "test_schedule")) for peer in PEER_LABELS]
+    bars.append(("bare", micro(results, "raincheck", "test_bare_call")))
+    scaled = [(name, None if v is None else v * 1e6) for name, v in bars]
+    _peer_bars(scaled, "µs per schedule() call", lambda v: f"{v:.3g} µs", path)
+
+
+def chart_burst(results: Results, path: Path) -> None:
+    rates = [(peer, burst_rate(results, peer)) for peer in PEER_LABELS]
+    _peer_bars(rates, "jobs per second, 10,000-job burst", lambda v: f"{v:,.0f}", path)
+
+
+def chart_handoff(results: Results, path: Path) -> None:
+    fig, ax = _new(3.8)
     for peer in PEER_LABELS:
         points = [(n, micro(results, peer, f"test_handoff[{n}]")) for n in HANDOFF_SIZES[1:]]
         xs = [n for n, v in points if v is not None]
         ys = [v * 1e6 for _, v in points if v is not None]
-        ax.plot(xs, ys, marker="o", label=SHORT_LABELS[peer].replace("\n", " "), color=COLORS[peer])
+        ax.plot(xs, ys, marker="o", label=SHORT_LABELS[peer], color=COLORS[peer])
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xticks(HANDOFF_SIZES[1:], [f"{n:,}" for n in HANDOFF_SIZES[1:]])
+    _plain(ax.yaxis)
     ax.set_xlabel("jobs in the request")
-    ax.set_title("Request-thread time at request end (µs)")
-    ax.legend(fontsize=7)
+    ax.set_ylabel("µs in request_finished")
+    ax.legend(loc="upper left")
+    _save(fig, path)
 
 
-def _worker_lines(ax: Any, results: Results) -> None:
+def chart_scaling(results: Results, path: Path) -> None:
     scaling = results.get("scaling", {})
     workers = [1, 2, 4, 8, 16, 32]
+    fig, ax = _new(3.6)
     for test, label in (
         ("test_burst_by_workers", "trivial jobs"),
         ("test_io_burst_by_workers", "jobs of 1 ms I/O"),
@@ -576,50 +713,96 @@ def _worker_lines(ax: Any, results: Results) -> None:
         ax.plot(xs, ys, marker="o", label=label)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
+    ax.set_xticks(workers, [str(n) for n in workers])
+    _plain(ax.yaxis)
     ax.set_xlabel("RAINCHECK_MAX_WORKERS")
-    ax.set_title("raincheck throughput by pool size (jobs/s)")
-    ax.legend(fontsize=8)
+    ax.set_ylabel("jobs per second")
+    ax.legend(loc="center left")
+    _save(fig, path)
 
 
-def _http_bars(ax: Any, results: Results, load: str, key: str, *, title: str, scale: float) -> None:
-    scenarios = list(HTTP_LABELS)
-    width = 0.38
-    for i, server in enumerate(("gunicorn", "uvicorn")):
-        heights = [(http(results, server, load, s, key) or 0.0) * scale for s in scenarios]
-        ax.bar([x + i * width for x in range(len(scenarios))], heights, width, label=server)
-    ax.set_xticks(
-        [x + width / 2 for x in range(len(scenarios))],
-        ["no\njobs", "raincheck", "raincheck\n32 workers", "dj-\nraincheck", "inline"],
-        fontsize=8,
-    )
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+def _http_bars(
+    results: Results,
+    load: str,
+    key: str,
+    *,
+    scale: float,
+    xlabel: str,
+    show: Callable[[float], str],
+    legend: str,
+    path: Path,
+) -> None:
+    scenarios = list(HTTP_SHORT)
+    fig, ax = _new(0.55 * len(scenarios) + 1.0)
+    height = 0.38
+    top = 0.0
+    for i, server in enumerate(SERVER_COLORS):
+        raw = [http(results, server, load, s, key) for s in scenarios]
+        values = [None if v is None else v * scale for v in raw]
+        ys = [y + (i - 0.5) * height for y in range(len(scenarios))]
+        ax.barh(ys, [v or 0.0 for v in values], height, label=server, color=SERVER_COLORS[server])
+        for y, value in zip(ys, values, strict=True):
+            if value is not None:
+                top = max(top, value)
+                ax.annotate(
+                    show(value),
+                    (value, y),
+                    xytext=(3, 0),
+                    textcoords="offset points",
+                    va="center",
+                    fontsize=9,
+                )
+    ax.set_yticks(range(len(scenarios)), [HTTP_SHORT[s] for s in scenarios])
+    ax.set_xlim(0, top * 1.2)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel)
+    ax.legend(loc=legend)
+    _save(fig, path)
 
 
-def chart(results: Results, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(2, 3, figsize=(15, 9))
-    fig.suptitle("raincheck benchmarks (lower is better for times, higher for rates)")
-    schedule = [(peer, micro(results, peer, "test_schedule")) for peer in PEER_LABELS]
-    schedule.append(("bare", micro(results, "raincheck", "test_bare_call")))
-    _bars(axes[0][0], schedule, "schedule() in a request (µs per call)", 1e6)
-    _handoff_lines(axes[0][1], results)
-    rates = [(peer, burst_rate(results, peer)) for peer in PEER_LABELS]
-    _bars(axes[0][2], rates, "10,000-job burst (jobs/s)", 1.0)
-    _worker_lines(axes[1][0], results)
-    paced_title = "HTTP, paced load: p99 latency (ms)"
-    _http_bars(axes[1][1], results, "paced", "p99_s", title=paced_title, scale=1e3)
+def chart_http_latency(results: Results, path: Path) -> None:
     _http_bars(
-        axes[1][2], results, "saturated", "rps", title="HTTP, saturated: requests/s", scale=1
+        results,
+        "paced",
+        "p99_s",
+        scale=1e3,
+        xlabel="p99 latency, ms",
+        show=lambda v: f"{v:.3g} ms",
+        legend="upper right",
+        path=path,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+
+
+def chart_http_throughput(results: Results, path: Path) -> None:
+    _http_bars(
+        results,
+        "saturated",
+        "rps",
+        scale=1.0,
+        xlabel="requests per second",
+        show=lambda v: f"{v:,.0f}",
+        legend="lower right",
+        path=path,
+    )
+
+
+CHARTS_BY_NAME: Final[dict[str, Callable[[Results, Path], None]]] = {
+    "schedule": chart_schedule,
+    "burst": chart_burst,
+    "handoff": chart_handoff,
+    "scaling": chart_scaling,
+    "http-latency": chart_http_latency,
+    "http-throughput": chart_http_throughput,
+}
+
+
+def charts(results: Results, directory: Path) -> list[Path]:
+    paths = []
+    for name, draw in CHARTS_BY_NAME.items():
+        path = directory / f"{name}.png"
+        draw(results, path)
+        paths.append(path)
+    return paths
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -630,10 +813,10 @@ def main(argv: list[str] | None = None) -> int:
     results: Results = json.loads(args.results.read_text())
     PAGE.write_text(render_page(PAGE.read_text(), results))
     if not args.no_chart:
-        chart(results, CHART)
+        charts(results, CHARTS)
     for target in targets(results):
         print(f"{target.verdict:>8}  {target.what}: {target.measured} (goal {target.goal})")
-    print(f"rendered {PAGE.relative_to(REPO)} and {CHART.relative_to(REPO)}")
+    print(f"rendered {PAGE.relative_to(REPO)} and {CHARTS.relative_to(REPO)}/*.png")
     return 0
 
 

@@ -18,13 +18,19 @@ copyright = "raincheck contributors"
 release = _match.group(1) if _match else "unknown"
 version = release
 
-extensions: list[str] = []
-exclude_patterns = ["_build"]
+# design.rst's diagrams are Graphviz sources in docs/diagrams/ (Debian: graphviz).
+extensions: list[str] = ["sphinx.ext.graphviz"]
+graphviz_output_format = "svg"
+exclude_patterns = ["_build", "_screenshots"]
 default_role = "code"
 primary_domain = "py"
 
 html_theme = "furo"
 html_title = f"raincheck {release}"
+# raincheck.css and tables.js: wide tables become one card per row on a phone.
+html_static_path = ["_static"]
+html_css_files = ["raincheck.css"]
+html_js_files = ["tables.js"]
 
 
 def setup(app: Sphinx) -> None:
