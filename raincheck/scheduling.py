@@ -73,6 +73,11 @@ def refresh_direct_path() -> None:
     direct_path.open = not _captures and not settings.immediate and settings.tasks_backend is None
 
 
+def capturing() -> bool:
+    """Whether a ``capture()`` records jobs now (``raincheck.tasks.handle`` asks)."""
+    return bool(_captures)
+
+
 def start_capture(jobs: list[Job]) -> None:
     """Record jobs in ``jobs`` instead of running them, until ``stop_capture(jobs)``."""
     _captures.append(jobs)
