@@ -278,7 +278,7 @@ def summary(report_path: Path, wall_seconds: float | None = None) -> int:
         print(f"pytest arguments: {pytest_args or 'none (the whole suite, server tests included)'}")
     took = "" if wall_seconds is None else f" in {_duration(wall_seconds)}"
     print(
-        f"matrix: {len(lines)} of {len(report['sessions'])} pairs ran{took}:"
+        f"matrix: {tally['ok'] + tally['failing']} of {len(report['sessions'])} pairs ran{took}:"
         f" {tally['ok']} ok, {tally['failing']} failing, {tally['skipped']} skipped"
     )
     print(rule)
