@@ -34,3 +34,17 @@ class RaincheckConfig(AppConfig):
         # installed after (uvicorn's CLI) re-raises SIGTERM into ours when done.
         if not conf.problems() and conf.get().drain_on_sigterm:
             servers.install_sigterm_drain(drain_for_exit)
+        if not conf.problems() and conf.get().tasks_backend is not None:
+            _make_routed_tasks()
+
+
+def _make_routed_tasks() -> None:
+    # Backends that look Tasks up by name (Celery's) need them made before a
+    # worker's first message, not at a .schedule() that never runs there.
+    from raincheck.decorators import DECORATED, ON_DECORATE
+
+    try:
+        from raincheck.tasks.routing import make_tasks_up_front
+    except ImportError:
+        return  # no Tasks framework: raincheck.E012
+    make_tasks_up_front(DECORATED, ON_DECORATE)

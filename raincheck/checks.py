@@ -1,4 +1,4 @@
-"""System checks: E001-E010 settings, E011-E012 Tasks routing, W001-W002 server, W003 options."""
+"""System checks: E001-E010, E013 settings; E011-E012 Tasks routing; W001-W003 server, options."""
 
 from __future__ import annotations
 

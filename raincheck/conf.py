@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
 BACKPRESSURE_POLICIES: Final = ("block", "caller_runs", "drop", "drop_oldest")
+TASKS_ENQUEUE_MODES: Final = ("request_finished", "pool")
 SHUTDOWN_TIMEOUT_DEFAULT: Final = 10.0
 _UNSET: Final = object()
 
@@ -130,6 +131,15 @@ SETTINGS: Final = (
         lambda: None,
         lambda v: v is None or (_is_seconds(v) and v > 0),
     ),
+    Setting(
+        "RAINCHECK_TASKS_ENQUEUE",
+        "raincheck.E013",
+        "one of " + ", ".join(repr(m) for m in TASKS_ENQUEUE_MODES),
+        # The default loses least: a routed job is in the broker once
+        # request_finished returns, not a pool hand-off later (docs/scaling.rst).
+        lambda: "request_finished",
+        lambda v: v in TASKS_ENQUEUE_MODES,
+    ),
 )
 
 
@@ -147,6 +157,7 @@ class Conf:
     drain_on_sigterm: bool
     tasks_backend: str | None
     slow_job_warning: float | None
+    tasks_enqueue: str
     # Django's own DEBUG: .schedule() then checks arguments against the signature.
     debug: bool
 

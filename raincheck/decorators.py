@@ -22,6 +22,10 @@ _current_buffer = current_buffer.get
 
 # Names of on_success functions, for the system check that wants the middleware.
 ON_SUCCESS_FUNCTIONS: set[str] = set()
+# Every @raincheck function, and what to call with each new one: under
+# RAINCHECK_TASKS_BACKEND, raincheck.tasks.routing makes their Tasks up front.
+DECORATED: list[RaincheckFunction[Any, Any]] = []
+ON_DECORATE: list[Callable[[RaincheckFunction[Any, Any]], None]] = []
 
 
 class RaincheckFunction(Generic[P, R]):
@@ -52,6 +56,9 @@ class RaincheckFunction(Generic[P, R]):
         functools.update_wrapper(self, func)
         if self.is_async:
             markcoroutinefunction(self)
+        DECORATED.append(self)
+        for hook in ON_DECORATE:
+            hook(self)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         return self.func(*args, **kwargs)

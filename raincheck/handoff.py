@@ -20,6 +20,23 @@ logger = logging.getLogger("raincheck")
 def hand_off(jobs: list[Job]) -> None:
     """Give ``jobs`` to this process's pool, or run them here; never raises for the pool."""
     settings = conf.get()
+    if settings.tasks_backend is not None:
+        # RAINCHECK_TASKS_ENQUEUE = "request_finished": routed jobs are enqueued on
+        # their Tasks backend here, after the pool has the rest, so that they are
+        # durable once this returns (docs/scaling.rst, "The durability window").
+        here = [job for job in jobs if getattr(job[0], "enqueue_here", False)]
+        if here:
+            rest = [job for job in jobs if not getattr(job[0], "enqueue_here", False)]
+            if rest:
+                _hand_off(rest, settings)
+            counters = process.current().counters
+            counters.add(scheduled=len(here))
+            run_in_caller(here, counters)
+            return
+    _hand_off(jobs, settings)
+
+
+def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
     state = process.current()
     counters = state.counters
     pool = state.live_pool(settings) if settings.run_async else None

@@ -83,6 +83,11 @@ def refresh_direct_path() -> None:
     )
 
 
+def capturing() -> bool:
+    """Whether a ``capture()`` records jobs now (``raincheck.tasks.handle`` asks)."""
+    return bool(_captures)
+
+
 def start_capture(jobs: list[Job]) -> None:
     """Record jobs in ``jobs`` instead of running them, until ``stop_capture(jobs)``."""
     _captures.append(jobs)

@@ -55,6 +55,8 @@ INVALID = [
     ("RAINCHECK_SLOW_JOB_WARNING", 0, "raincheck.E010"),
     ("RAINCHECK_SLOW_JOB_WARNING", -1.0, "raincheck.E010"),
     ("RAINCHECK_SLOW_JOB_WARNING", "1", "raincheck.E010"),
+    ("RAINCHECK_TASKS_ENQUEUE", "now", "raincheck.E013"),
+    ("RAINCHECK_TASKS_ENQUEUE", None, "raincheck.E013"),
 ]
 
 VALID = [
@@ -76,6 +78,8 @@ VALID = [
     ("RAINCHECK_TASKS_BACKEND", None),
     ("RAINCHECK_SLOW_JOB_WARNING", None),
     ("RAINCHECK_SLOW_JOB_WARNING", 0.5),
+    ("RAINCHECK_TASKS_ENQUEUE", "request_finished"),
+    ("RAINCHECK_TASKS_ENQUEUE", "pool"),
 ]
 
 

@@ -9,16 +9,26 @@ On the backend the function runs as a Task whose path is in
 ``raincheck.tasks.routed`` (see that module for the stable scheme): the
 function's own path holds the ``@raincheck`` function, not a Task, and a worker
 in another process finds a Task by its path.
+
+Some backends find Tasks another way: the Celery-based ones (django-tasks-celery,
+django-tasks-fennel) register each Task with Celery, by name, when the Task is
+made, and a Celery worker looks a message's task up by that name only, never
+importing it. So when the setting is set, ``make_tasks_up_front()`` (called by
+the app's ``ready()``) makes the Task of every ``@raincheck`` function already
+decorated, and of every one decorated later, as its module is imported: a worker
+that imports the jobs' modules (Celery's autodiscovered ``tasks.py``) knows
+them all before its first message.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 import sys
 import threading
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, TypeGuard
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, Final, TypeGuard, TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
@@ -37,10 +47,16 @@ from raincheck.tasks.framework import (
 if TYPE_CHECKING:
     from raincheck.tasks.framework import Task
 
+logger = logging.getLogger("raincheck")
+F = TypeVar("F", bound=JobFunction)
+
 # The module that answers routed Tasks' paths. Stored by durable backends: never rename.
 NAMESPACE: Final = "raincheck.tasks.routed"
 
+# Tasks checked at a .schedule() or a worker's lookup, and Tasks made up front,
+# whose function was not yet bound to its module's name to check it.
 _tasks: dict[tuple[Callable[..., Any], str], Task[Any, Any]] = {}
+_up_front: dict[tuple[Callable[..., Any], str], Task[Any, Any]] = {}
 _runners: dict[Callable[..., Any], Callable[..., Any]] = {}
 _lock = threading.Lock()
 
@@ -49,15 +65,18 @@ class RoutedFunction:
     """Stands for a ``@raincheck`` function in its request's buffer: running it
     enqueues the original on the Tasks backend."""
 
-    __slots__ = ("func", "name", "on_success", "task")
+    __slots__ = ("enqueue_here", "func", "name", "on_success", "task")
     is_async = False
     routable = False  # it already is
 
-    def __init__(self, fn: JobFunction, task: Task[Any, Any]) -> None:
+    def __init__(self, fn: JobFunction, task: Task[Any, Any], *, enqueue_here: bool) -> None:
         self.task = task
         self.name = fn.name
         self.on_success = fn.on_success
         self.func: Callable[..., Any] = task.enqueue
+        # RAINCHECK_TASKS_ENQUEUE = "request_finished": the hand-off runs this
+        # job on its own thread instead of giving it to the pool.
+        self.enqueue_here = enqueue_here
 
     def __repr__(self) -> str:
         return f"<raincheck {self.name} via Tasks backend {self.task.backend!r}>"
@@ -78,7 +97,8 @@ def routed(job: Job, alias: str) -> Job:
             f"{exc} RAINCHECK_TASKS_BACKEND = {alias!r} sends it to a Tasks backend, "
             "which stores arguments as JSON."
         ) from None
-    return (RoutedFunction(fn, found), args, kwargs)
+    here = conf.get().tasks_enqueue == "request_finished"
+    return (RoutedFunction(fn, found, enqueue_here=here), args, kwargs)
 
 
 def routed_task(func: Callable[..., Any], alias: str) -> Task[Any, Any]:
@@ -87,18 +107,60 @@ def routed_task(func: Callable[..., Any], alias: str) -> Task[Any, Any]:
     found = _tasks.get(key)
     if found is not None:
         return found
-    name = _dotted(func)
-    runner = _runner(func, _path_name(func))
+    path_name = _path_name(func)
+    found = _up_front.get(key) or _make_task(func, alias, path_name)
+    with _lock:
+        return _tasks.setdefault(key, found)
+
+
+def _make_task(func: Callable[..., Any], alias: str, path_name: str) -> Task[Any, Any]:
     try:
-        found = task(runner, backend=alias)
+        return task(_runner(func, path_name), backend=alias)
     except InvalidTaskBackend as exc:
         raise ImproperlyConfigured(
             f"RAINCHECK_TASKS_BACKEND = {alias!r} is not a backend in TASKS ({exc})"
         ) from exc
     except InvalidTask as exc:
-        raise InvalidTask(f"{name} cannot be sent to Tasks backend {alias!r}: {exc}") from exc
+        raise InvalidTask(
+            f"{_dotted(func)} cannot be sent to Tasks backend {alias!r}: {exc}"
+        ) from exc
+
+
+def make_tasks_up_front(decorated: Iterable[F], hooks: list[Callable[[F], None]]) -> None:
+    """Make the Task of each function in ``decorated``, and of each one decorated
+    from now on (``hooks`` is called with it), for backends that register Tasks
+    as they are made (module docstring)."""
+    for fn in decorated:
+        make_task_up_front(fn)
+    if make_task_up_front not in hooks:
+        hooks.append(make_task_up_front)
+
+
+def make_task_up_front(fn: JobFunction) -> None:
+    """Make ``fn``'s Task now, if it is routed and could be; never raises.
+
+    This reads settings while a module is being imported, which raincheck
+    otherwise never does: here it is the point, since a Celery worker finds a
+    Task only if it was made before the worker's first message. A Task that
+    cannot be made is logged; ``.schedule()`` raises the same error in the view.
+    """
+    try:
+        alias = conf.get().tasks_backend
+    except ImproperlyConfigured:
+        return  # raincheck's system checks report it
+    func = fn.func
+    if alias is None or not fn.routable or (func, alias) in _up_front:
+        return
+    module, qualname = getattr(func, "__module__", None), getattr(func, "__qualname__", "")
+    if module in (None, "__main__") or "." in qualname or not is_module_level_function(func):
+        return  # .schedule() says why a worker could not import it
+    try:
+        found = _make_task(func, alias, module.replace(".", ":") + ":" + qualname)
+    except Exception as exc:
+        logger.warning("raincheck: %s cannot run on a Tasks backend: %s", fn.name, exc)
+        return
     with _lock:
-        return _tasks.setdefault(key, found)
+        _up_front.setdefault((func, alias), found)
 
 
 def _dotted(func: Callable[..., Any]) -> str:
@@ -185,6 +247,7 @@ def _forget_tasks(*, setting: str, **kwargs: Any) -> None:
     if setting in ("TASKS", "RAINCHECK_TASKS_BACKEND"):
         with _lock:
             _tasks.clear()
+            _up_front.clear()
 
 
 setting_changed.connect(_forget_tasks, dispatch_uid="raincheck.tasks.routing.forget_tasks")

@@ -31,6 +31,11 @@ def greet_on_success(name: str) -> None:
     record(threading.current_thread().name, f"hello {name}")
 
 
+@raincheck(on_commit=True)
+def greet_on_commit(name: str) -> None:
+    record(threading.current_thread().name, f"hello {name}")
+
+
 @raincheck
 def returns_object() -> object:
     """Does its work, and returns something JSON cannot carry."""

@@ -29,13 +29,15 @@ class Process:
         env: dict[str, str],
         log_dir: Path,
         module: str = "django",
+        *,
+        cwd: Path = REPO_ROOT,
     ) -> None:
         self.name = name
         self.log = log_dir / f"{name}.log"
         with self.log.open("wb") as log:
             self.popen = subprocess.Popen(
                 [sys.executable, "-m", module, *args],
-                cwd=REPO_ROOT,
+                cwd=cwd,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -12,4 +12,5 @@ urlpatterns = [
     path("schedule-routed-async/", views.schedule_routed_async_view),
     path("schedule-unserialisable/", views.schedule_unserialisable_view),
     path("schedule-then-fail/", views.schedule_then_fail_view),
+    path("enqueue-routed/", views.enqueue_routed_view),
 ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from raincheck.tasks.handle import enqueue
 from raincheck.testing import wait_idle
 from tests.app.jobs import record
 from tests.tasks import jobs, tasks
@@ -66,3 +67,8 @@ def schedule_then_fail_view(request: HttpRequest) -> HttpResponse:
     jobs.greet_on_success.schedule("skipped")
     jobs.greet.schedule("kept")
     raise RuntimeError("view failed after scheduling")
+
+
+def enqueue_routed_view(request: HttpRequest) -> HttpResponse:
+    result = enqueue(jobs.greet, "ada")
+    return JsonResponse({"id": None if result is None else result.id})

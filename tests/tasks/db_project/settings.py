@@ -44,6 +44,8 @@ TASKS = {
     "durable": {"BACKEND": "django_tasks_db.DatabaseBackend"},
 }
 RAINCHECK_TASKS_BACKEND: str | None = "durable"
+if "RAINCHECK_TASKS_ENQUEUE" in os.environ:  # benchmarks/durability.py measures both
+    RAINCHECK_TASKS_ENQUEUE = os.environ["RAINCHECK_TASKS_ENQUEUE"]
 
 LOGGING = {
     "version": 1,
