@@ -19,7 +19,7 @@ from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.db import connections
 from django.dispatch import Signal
 
-from raincheck import conf, signals
+from raincheck import conf, greenlets, signals
 
 logger = logging.getLogger("raincheck")
 
@@ -116,7 +116,10 @@ def call(job: Job) -> None:
         # blocking it with sync code, or nesting a loop, is not allowed.
         _call_in_helper_thread(job)
     elif fn.is_async:
-        if getattr(_local, "keeps_loop", False):
+        if greenlets.patched():
+            # gevent: a loop run here would be every greenlet's (raincheck.greenlets).
+            greenlets.run_coroutine(_await_job(fn.func, args, kwargs))
+        elif getattr(_local, "keeps_loop", False):
             _thread_loop().run_until_complete(_await_job(fn.func, args, kwargs))
         else:
             # A request thread running a job itself: nothing would close a cached loop.
@@ -185,8 +188,12 @@ def _call_in_helper_thread(job: Job) -> None:
             close_thread_loop()
             connections.close_all()
 
-    helper = threading.Thread(target=target, name="raincheck-caller", daemon=True)
-    helper.start()
-    helper.join()
+    if greenlets.patched():
+        # A patched Thread would be a greenlet of this OS thread, and see its loop.
+        greenlets.run_in_native_thread(target)
+    else:
+        helper = threading.Thread(target=target, name="raincheck-caller", daemon=True)
+        helper.start()
+        helper.join()
     if error:
         raise error[0]

@@ -46,7 +46,7 @@ def assert_ran(server: Server, tag: str) -> None:
 def test_an_awaiting_async_job_leaves_sync_orm_requests_and_jobs_alone(
     start: ServerFactory, tmp_path: Path, spec: ServerSpec
 ) -> None:
-    """While an async job awaits asyncio.sleep, sync ORM requests answer 200 and ORM jobs succeed."""
+    """While an async job awaits asyncio.sleep, sync ORM requests answer 200, ORM jobs succeed."""
     server = start_with_database(start, spec, tmp_path)
     server.get_json("/sleepy/?tag=sleeper&marker=wake")
     server.wait_for_events(lambda seen: count(seen, "sleeper", "awaiting") == 1, "the async job")
