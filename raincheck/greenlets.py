@@ -9,10 +9,11 @@ check asks asyncio for a running loop), and a job's ``sync_to_async`` calls,
 sent to greenlets of that same OS thread, would be refused too.
 
 So here an async job's event loop runs on a native thread of its own, and the
-greenlet that waits for it runs the job's ``sync_to_async`` calls (the async
-ORM's included), as asgiref's ``async_to_sync`` has its calling thread do:
-neither of them ever shares an OS thread with a running loop (docs/design.rst,
-"gevent"). gevent is imported only once it has patched ``threading``.
+greenlet that waits for it hands the job's ``sync_to_async`` calls (the async
+ORM's included) to greenlets of its own thread, much as asgiref's
+``async_to_sync`` has its calling thread run them: no sync code ever shares an
+OS thread with a running loop (docs/servers.rst, "gevent"). gevent is imported
+only once it has patched ``threading``.
 """
 
 from __future__ import annotations
@@ -46,13 +47,13 @@ class _Done:
 
 
 class _Caller(ThreadPoolExecutor):
-    """An executor for the job's loop that sends each call to the waiting greenlet.
+    """An executor for the job's loop that sends each call back to the waiting greenlet.
 
     A ``ThreadPoolExecutor`` only because ``loop.set_default_executor()`` takes
     nothing else; it starts no thread. ``spawn``: each call gets a greenlet of
     its own (the loop's default executor: ``to_thread``, ``thread_sensitive=False``)
-    instead of running in the waiting greenlet, one at a time, like the thread
-    of asgiref's ``ThreadSensitiveContext``.
+    instead of the job's one greenlet for thread-sensitive calls, which runs
+    them one at a time, like the thread of asgiref's ``ThreadSensitiveContext``.
     """
 
     def __init__(self, send: Callable[[object], None], *, spawn: bool) -> None:
@@ -74,8 +75,8 @@ class _Caller(ThreadPoolExecutor):
 def run_coroutine(coroutine: Coroutine[Any, Any, None]) -> None:
     """Run ``coroutine`` on a new event loop in a native thread; its exceptions propagate.
 
-    Meanwhile this greenlet runs the ``sync_to_async`` calls that the coroutine
-    makes, in this thread's database connections.
+    Meanwhile greenlets of this thread run the ``sync_to_async`` calls that the
+    coroutine makes: the thread-sensitive ones all in one greenlet of the job's own.
     """
 
     def run_loop(send: Callable[[object], None]) -> None:
@@ -106,8 +107,8 @@ def run_in_native_thread(func: Callable[[], None]) -> None:
 
 def _on_native_thread(target: Callable[[Callable[[object], None]], None]) -> None:
     # target(send) runs in a new native thread, in a copy of this context; send()
-    # hands this greenlet a call to run (see _Caller). Only this greenlet waits:
-    # the others of its thread run meanwhile.
+    # hands this greenlet a call to run (see _Caller), which it passes on to a
+    # greenlet. Only this greenlet waits: the others of its thread run meanwhile.
     import gevent
     from gevent.monkey import get_original
     from gevent.queue import Queue
@@ -134,17 +135,33 @@ def _on_native_thread(target: Callable[[Callable[[object], None]], None]) -> Non
 
     context = contextvars.copy_context()
     get_original("_thread", "start_new_thread")(main, ())
-    while True:
-        item = inbox.get()
-        if isinstance(item, _Done):
-            if item.error is not None:
-                raise item.error
-            return
-        caller, *call = item
-        if caller.spawn:
-            gevent.spawn(_answer, *call)
-        else:
-            _answer(*call)
+    calls: Any = Queue()
+    serial: Any = None  # the greenlet of the thread-sensitive calls, made for the first
+    try:
+        while not isinstance(item := inbox.get(), _Done):
+            caller, *call = item
+            if caller.spawn:
+                gevent.spawn(_answer, *call)
+                continue
+            if serial is None:
+                serial = gevent.spawn(_serve, calls)
+            calls.put(call)
+    finally:
+        if serial is not None:
+            calls.put(None)
+    if serial is not None:
+        serial.join()  # the job is done once its last sync call is
+    if item.error is not None:
+        raise item.error
+
+
+def _serve(calls: Any) -> None:
+    # One greenlet for all of a job's thread-sensitive calls, as the thread of
+    # asgiref's ThreadSensitiveContext is elsewhere: they share its database
+    # connections (which the job closes as it ends), not the caller's, whose
+    # transaction a job run in a view must stay out of.
+    for call in iter(calls.get, None):
+        _answer(*call)
 
 
 def _answer(

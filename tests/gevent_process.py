@@ -53,9 +53,9 @@ def attempt(func: Callable[[], object]) -> object:
 
 
 def where() -> dict[str, object]:
-    """The calling code's thread name, whether an event loop runs in its OS thread, the ORM."""
+    """The calling code's thread (a greenlet), whether a loop runs in its OS thread, the ORM."""
     return {
-        "thread": threading.current_thread().name,
+        "ident": threading.get_ident(),
         "loop": asyncio._get_running_loop() is not None,
         "orm": attempt(select_one),
     }
@@ -81,6 +81,7 @@ def sync_orm() -> None:
 async def async_orm() -> None:
     seen["async_job"] = {
         "thread_sensitive": await sync_to_async(where)(),
+        "thread_sensitive_again": await sync_to_async(where)(),
         "not_thread_sensitive": await sync_to_async(where, thread_sensitive=False)(),
         "to_thread": await asyncio.to_thread(where),
     }
@@ -125,6 +126,12 @@ def main() -> None:
     gevent.joinall(requests, timeout=DEADLINE)
     seen["requests"] = [request.value for request in requests]
     sync_orm.schedule()
+
+    def on_start(sender: object, **kwargs: object) -> None:
+        if sender is async_orm.func:
+            seen["async_job_caller"] = threading.get_ident()
+
+    signals.job_started.connect(on_start)
     async_orm.schedule()
     assert jobs_done.wait(DEADLINE), "the ORM jobs never finished"
     seen["sleeper_still_awaiting"] = not release.is_set()

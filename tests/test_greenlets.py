@@ -64,10 +64,19 @@ def test_greenlets_see_no_loop_while_an_async_job_awaits(seen: dict[str, Any]) -
 def test_async_jobs_sync_calls_use_the_orm_where_no_loop_runs(seen: dict[str, Any]) -> None:
     """An async job's sync_to_async (both kinds) and to_thread calls run where the ORM works."""
     calls = seen["async_job"]
-    assert calls["thread_sensitive"]["thread"].startswith("raincheck-"), calls
     for call in calls.values():
         assert call["loop"] is False, calls
         assert call["orm"] == 1, calls
+
+
+def test_an_async_jobs_thread_sensitive_calls_share_a_greenlet_of_its_own(
+    seen: dict[str, Any],
+) -> None:
+    """An async job's thread-sensitive calls share one greenlet, not that of the job's caller."""
+    calls = seen["async_job"]
+    assert calls["thread_sensitive"]["ident"] == calls["thread_sensitive_again"]["ident"]
+    assert calls["thread_sensitive"]["ident"] != seen["async_job_caller"]
+    assert calls["to_thread"]["ident"] != calls["thread_sensitive"]["ident"]
 
 
 def test_an_async_jobs_exception_fails_that_job(seen: dict[str, Any]) -> None:
