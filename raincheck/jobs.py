@@ -21,7 +21,7 @@ from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_
 from django.db import connections
 from django.dispatch import Signal
 
-from raincheck import conf, signals
+from raincheck import conf, greenlets, signals
 
 logger = logging.getLogger("raincheck")
 
@@ -157,7 +157,10 @@ def _finish(fn: JobFunction, returned: object) -> None:
 
 
 def _run_to_completion(awaitable: Awaitable[object]) -> None:
-    if getattr(_local, "keeps_loop", False):
+    if greenlets.patched():
+        # gevent: a loop run here would be every greenlet's (raincheck.greenlets).
+        greenlets.run_coroutine(_await_job(awaitable))
+    elif getattr(_local, "keeps_loop", False):
         _thread_loop().run_until_complete(_await_job(awaitable))
     else:
         # A request thread running a job itself: nothing would close a cached loop.
@@ -236,8 +239,12 @@ def _call_in_helper_thread(job: Job) -> None:
             close_thread_loop()
             connections.close_all()
 
-    helper = threading.Thread(target=target, name="raincheck-caller", daemon=True)
-    helper.start()
-    helper.join()
+    if greenlets.patched():
+        # A patched Thread would be a greenlet of this OS thread, and see its loop.
+        greenlets.run_in_native_thread(target)
+    else:
+        helper = threading.Thread(target=target, name="raincheck-caller", daemon=True)
+        helper.start()
+        helper.join()
     if error:
         raise error[0]

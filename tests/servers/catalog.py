@@ -104,6 +104,16 @@ SERVERS: tuple[ServerSpec, ...] = (
         graceful_stop=_send(signal.SIGTERM),
     ),
     ServerSpec(
+        "gunicorn-gevent",
+        # gunicorn's gevent worker monkey-patches the process before it loads the app.
+        "gevent",
+        gunicorn_argv("-k", "gevent", "--workers", "1"),
+        asgi=False,
+        concurrent=True,
+        stop_signal=signal.SIGTERM,
+        graceful_stop=_send(signal.SIGTERM),
+    ),
+    ServerSpec(
         "uvicorn",
         "uvicorn",
         uvicorn_argv("--workers", "1"),

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
+from asgiref.sync import sync_to_async
 from django.db import connection
 
 from raincheck import raincheck
-from tests.servers.project.events import record, set_marker, wait_for_marker
+from tests.servers.project.events import (
+    POLL_SECONDS,
+    has_marker,
+    record,
+    set_marker,
+    wait_for_marker,
+)
 
 
 @raincheck
@@ -67,3 +75,46 @@ def touch_db() -> None:
 def committed(tag: str) -> None:
     """Record that the transaction that scheduled ``tag`` committed and the job ran."""
     record(tag, "start")
+
+
+@raincheck
+async def sleep_until(tag: str, marker: str) -> None:
+    """Record the start, await ``asyncio.sleep`` until the marker file ``marker`` exists."""
+    record(tag, "start")
+    deadline = time.monotonic() + WAIT_SECONDS
+    record(tag, "awaiting")
+    while not has_marker(marker) and time.monotonic() < deadline:
+        await asyncio.sleep(POLL_SECONDS)
+    record(tag, "end", released=has_marker(marker))
+
+
+def select_one() -> int:
+    """``SELECT 1`` through Django's connection (an ORM operation Django guards)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        (value,) = cursor.fetchone()
+    return int(value)
+
+
+@raincheck
+def query(tag: str) -> None:
+    """Record the start, query the database, record the end (a failure records the error)."""
+    record(tag, "start")
+    try:
+        value = select_one()
+    except Exception as exc:
+        record(tag, "error", error=type(exc).__name__)
+        raise
+    record(tag, "end", value=value)
+
+
+@raincheck
+async def query_async(tag: str) -> None:
+    """``query`` as an async job, through ``sync_to_async`` as Django's async ORM does."""
+    record(tag, "start")
+    try:
+        value = await sync_to_async(select_one)()
+    except Exception as exc:
+        record(tag, "error", error=type(exc).__name__)
+        raise
+    record(tag, "end", value=value)

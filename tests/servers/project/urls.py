@@ -20,4 +20,6 @@ urlpatterns = [
     path("on-commit/", views.on_commit),
     path("db-report/", views.db_report),
     path("shutdown/", views.shutdown),
+    path("sleepy/", views.sleepy),
+    path("query/", views.query),
 ]

@@ -277,3 +277,25 @@ def on_commit(request: HttpRequest) -> JsonResponse:
         pass
     record(prefix, "view-return")
     return JsonResponse({"pid": os.getpid()})
+
+
+# -- gevent (test_gevent.py) ---------------------------------------------------------------
+
+
+def sleepy(request: HttpRequest) -> JsonResponse:
+    """Schedule the async job ``sleep_until(tag, marker)``."""
+    jobs.sleep_until.schedule(request.GET["tag"], request.GET["marker"])
+    return JsonResponse({"pid": os.getpid()})
+
+
+def query(request: HttpRequest) -> JsonResponse:
+    """Query the database in this sync view; with ``tag``, schedule ``query`` and ``query_async``.
+
+    Their tags are ``<tag>-sync`` and ``<tag>-async``.
+    """
+    value = jobs.select_one()
+    tag = request.GET.get("tag")
+    if tag is not None:
+        jobs.query.schedule(f"{tag}-sync")
+        jobs.query_async.schedule(f"{tag}-async")
+    return JsonResponse({"pid": os.getpid(), "value": value})
