@@ -55,7 +55,8 @@ class Pool:
         self._max_workers = max_workers
         self._run_job = run_job
         self._on_worker_exit = on_worker_exit
-        self._lock = threading.Lock()
+        # Reentrant only so that a signal handler can tell that its thread holds it.
+        self.lock = self._lock = threading.RLock()
         self._has_work = threading.Condition(self._lock)
         self._has_room = threading.Condition(self._lock)
         self._is_idle = threading.Condition(self._lock)

@@ -28,7 +28,8 @@ class ProcessState:
     def __init__(self) -> None:
         self.pid = os.getpid()
         # Guards creating and forgetting the pool, never held while a job runs.
-        self.lock = threading.Lock()
+        # An RLock, like the pool's and the counters': holds_no_lock() asks it.
+        self.lock = threading.RLock()
         self.counters = Counters()
         self.pool: Pool | None = None
         self.exiting = False
@@ -83,6 +84,16 @@ def _replace_after_fork() -> ProcessState:
 
 
 os.register_at_fork(after_in_child=_replace_after_fork)
+
+
+def holds_no_lock() -> bool:
+    """Whether this thread holds none of the locks a drain takes (a signal
+    handler asks: it may have interrupted this thread inside one)."""
+    state = current()
+    locks = [state.lock, state.counters.lock]
+    if state.pool is not None:
+        locks.append(state.pool.lock)
+    return not any(lock._is_owned() for lock in locks)  # type: ignore[attr-defined]
 
 
 def stats() -> Stats:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import logging
 import signal
@@ -86,8 +87,14 @@ def warn_once_at_first_hand_off(drain_on_sigterm: bool) -> None:
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def install_sigterm_drain(drain: Callable[[], None]) -> bool:
+def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[], bool]) -> bool:
     """Drain on SIGTERM, then hand the signal to whatever handled it before.
+
+    The handler runs on the main thread between two bytecodes, maybe while that
+    thread holds a lock the drain needs (``can_drain_here()`` says whether it
+    does). Then it must not wait: it starts the drain on a thread of its own,
+    returns so the main thread can go on and let go of the lock, and takes the
+    signal again once the drain is over (docs/design.rst, "SIGTERM").
 
     Only the main thread may install signal handlers; elsewhere this does
     nothing and returns False.
@@ -95,15 +102,39 @@ def install_sigterm_drain(drain: Callable[[], None]) -> bool:
     if threading.current_thread() is not threading.main_thread():
         return False
     previous: Handler = signal.getsignal(signal.SIGTERM)
+    main = threading.get_ident()
+    state = {"draining": False, "drained": False}
 
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        drain()
+    def pass_on(signum: int, frame: FrameType | None) -> None:
         if callable(previous):
             previous(signum, frame)
         elif previous != signal.SIG_IGN:
             # The default action: end the process, as it would have without us.
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.raise_signal(signal.SIGTERM)
+
+    def drain_then_signal_again() -> None:
+        try:
+            drain()
+        finally:
+            state["drained"] = True
+            signal.pthread_kill(main, signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
+        if state["drained"]:
+            pass_on(signum, frame)
+        elif state["draining"]:
+            return  # a second SIGTERM: the drain's deadline already bounds the wait
+        elif can_drain_here():
+            state["draining"] = True
+            drain()
+            state["drained"] = True
+            pass_on(signum, frame)
+        else:
+            state["draining"] = True
+            # _thread, not threading: Thread.start() takes threading's own
+            # locks, which the interrupted main thread may hold too.
+            _thread.start_new_thread(drain_then_signal_again, ())
 
     signal.signal(signal.SIGTERM, on_sigterm)
     return True

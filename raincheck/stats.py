@@ -37,10 +37,10 @@ class Counters:
     pool, the hand-off and the caller can record without sharing the pool's.
     """
 
-    __slots__ = ("_lock", "dropped", "failed", "ran_in_caller", "scheduled", "succeeded")
+    __slots__ = ("dropped", "failed", "lock", "ran_in_caller", "scheduled", "succeeded")
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()
         self.scheduled = 0
         self.succeeded = 0
         self.failed = 0
@@ -56,7 +56,7 @@ class Counters:
         dropped: int = 0,
         ran_in_caller: int = 0,
     ) -> None:
-        with self._lock:
+        with self.lock:
             self.scheduled += scheduled
             self.succeeded += succeeded
             self.failed += failed
@@ -64,7 +64,7 @@ class Counters:
             self.ran_in_caller += ran_in_caller
 
     def snapshot(self, queued: int = 0, running: int = 0, workers: int = 0) -> Stats:
-        with self._lock:
+        with self.lock:
             return Stats(
                 scheduled=self.scheduled,
                 queued=queued,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import django
 import pytest
@@ -35,7 +36,7 @@ def current_pool() -> Pool:
 class ConditionSpy(threading.Condition):
     """One of the pool's conditions, which also tells the test that someone waits on it."""
 
-    def __init__(self, lock: threading.Lock) -> None:
+    def __init__(self, lock: Any) -> None:
         super().__init__(lock)
         self.waiting = threading.Event()
 
