@@ -23,6 +23,9 @@ from raincheck.jobs import in_job
 
 logger = logging.getLogger("raincheck")
 
+# Seconds past the deadline after which a drain is reported as held up.
+LATE = 1.0
+
 
 def shutdown(timeout: float | None = None) -> None:
     """Stop the pool: drain it for up to ``timeout`` seconds (default
@@ -52,8 +55,22 @@ def _drain(timeout: float | None) -> None:
         return
     if timeout is None:
         timeout = conf.get().shutdown_timeout
+    started, (_, running, _) = time.monotonic(), pool.load()
     unfinished = pool.drain(timeout)
     state.forget_pool(pool)
+    late = time.monotonic() - started - timeout
+    if late > LATE:
+        # No thread could run at the deadline: a job held the GIL in C code
+        # (a long regex, say), which nothing can interrupt (docs/design.rst,
+        # "What the drain cannot stop"). Say so now, as soon as anything can.
+        logger.warning(
+            "raincheck: the drain ended %.1f s after its %.1f s shutdown timeout: a job "
+            "kept every other thread from running (C code holding the GIL). Running when "
+            "the drain began: %s",
+            late,
+            timeout,
+            ", ".join(fn.name for fn, _, _ in running) or "none",
+        )
     if unfinished:
         names = ", ".join(fn.name for fn, _, _ in unfinished)
         logger.warning(

@@ -241,10 +241,10 @@ class Pool:
                 return succeeded, failed
             running[me] = job  # without the lock: only a drain's deadline log reads it
 
-    def load(self) -> tuple[int, int, int]:
-        """``(queued, running, workers)`` right now."""
+    def load(self) -> tuple[int, list[Job], int]:
+        """``(queued, the running jobs, workers)`` right now."""
         with self._lock:
-            return len(self._backlog), len(self._running), len(self._workers)
+            return len(self._backlog), list(self._running.values()), len(self._workers)
 
     def resize(self, max_workers: int) -> None:
         """Change the worker bound; extra workers leave once they are idle."""

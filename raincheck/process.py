@@ -103,7 +103,7 @@ def stats() -> Stats:
     if pool is None:
         return state.counters.snapshot()
     queued, running, workers = pool.load()
-    return state.counters.snapshot(queued=queued, running=running, workers=workers)
+    return state.counters.snapshot(queued=queued, running=len(running), workers=workers)
 
 
 def wait_idle(timeout: float | None = None) -> bool:

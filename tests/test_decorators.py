@@ -315,3 +315,60 @@ def test_unique_rejects_unhashable_arguments() -> None:
         jobs.remember_once.schedule("a", extra=[1, 2])
     with pytest.raises(TypeError, match="unhashable"):
         jobs.remember_once.schedule("a", extra=([1],))
+
+
+def test_unique_names_the_function_for_a_tuple_holding_a_list() -> None:
+    """A hashable-looking tuple with a list inside: the error names the function and argument."""
+    with pytest.raises(TypeError, match=r"remember_once is unique=True.*argument 0.*tuple"):
+        jobs.remember_once.schedule((1, [2]))  # type: ignore[arg-type]
+
+
+def test_unique_error_cuts_a_huge_argument_short() -> None:
+    """The error shows a bounded repr of the argument, never all of it."""
+    secret = ["password=hunter2"] + ["x" * 100] * 10_000
+    with pytest.raises(TypeError) as raised:
+        jobs.remember_once.schedule(secret)  # type: ignore[arg-type]
+    assert len(str(raised.value)) < 500
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+class Greeter:
+    def __call__(self, name: str) -> None:
+        jobs.record("greeter", name)
+
+
+def test_partial_and_callable_object_can_be_decorated() -> None:
+    """functools.partial and callable objects are named after what they wrap, and run."""
+    import functools
+
+    partial = raincheck(functools.partial(_add, 1))
+    greeter = raincheck(Greeter())
+    assert partial.name == "tests.test_decorators._add"
+    assert greeter.name == "tests.test_decorators.Greeter"
+    greeter.schedule("ann")
+    wait_idle()
+    assert jobs.values() == ["ann"]
+
+
+@override_settings(DEBUG=True)
+def test_debug_checks_arguments_at_schedule() -> None:
+    """With DEBUG, wrong arguments fail at .schedule(), in the view, naming the function."""
+    with pytest.raises(TypeError, match=r"tests.app.jobs.remember.schedule\(\): .*argument"):
+        jobs.remember.schedule("a", "b")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="missing a required argument: 'value'"):
+        jobs.remember.schedule(valu="a")  # type: ignore[call-arg]
+    jobs.remember.schedule("fine")
+    wait_idle()
+    assert jobs.values() == ["fine"]
+
+
+def test_without_debug_arguments_are_checked_only_when_the_job_runs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """DEBUG off: .schedule() does no binding (it costs nothing); the job fails when run."""
+    jobs.remember.schedule("a", "b")  # type: ignore[call-arg]
+    wait_idle()
+    assert "raincheck job tests.app.jobs.remember failed" in caplog.text

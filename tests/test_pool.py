@@ -472,7 +472,7 @@ def put(pool: Pool, batch: list[Job], **options: Any) -> Overflow | None:
 
 def pool_stats(pool: Pool) -> Stats:
     queued, running, workers = pool.load()
-    return pool.counters.snapshot(queued=queued, running=running, workers=workers)
+    return pool.counters.snapshot(queued=queued, running=len(running), workers=workers)
 
 
 def job(value: str) -> Job:

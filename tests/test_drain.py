@@ -1,0 +1,194 @@
+"""Stopping: what exit prints, waiting on yourself, forks in jobs, the GIL at the deadline."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import subprocess
+import sys
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import override_settings
+
+import raincheck
+from raincheck import raincheck as decorate
+from raincheck import signals
+from raincheck.testing import wait_idle
+from tests.app import jobs
+from tests.app.helpers import current_pool, in_thread, spy_on_idle
+from tests.app.jobs import HOLD_LIMIT, Gate
+from tests.servers.harness import REPO_ROOT
+
+
+def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    env["PYTHONPATH"] = str(REPO_ROOT)
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_importing_raincheck_without_settings_prints_nothing_at_exit(tmp_path: Path) -> None:
+    """``import raincheck`` (as pytest's plugin does) leaves no traceback at exit."""
+    done = _python("import raincheck, raincheck.pytest_plugin", tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_invalid_settings_with_no_job_print_nothing_at_exit(tmp_path: Path) -> None:
+    """An invalid setting is the system checks' business: exit says nothing if no job ran."""
+    done = _python(
+        "from django.conf import settings; "
+        "settings.configure(INSTALLED_APPS=['raincheck'], RAINCHECK_MAX_WORKERS=0); "
+        "import django; django.setup()",
+        tmp_path,
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_settings_broken_after_a_job_log_one_line_at_exit(tmp_path: Path) -> None:
+    """Settings that turn invalid while a pool exists: one line at exit, not a traceback."""
+    done = _python(
+        "from django.conf import settings; "
+        "settings.configure(INSTALLED_APPS=['raincheck']); "
+        "import django; django.setup(); "
+        "from raincheck import raincheck; "
+        "job = raincheck(print); job.schedule('ran'); "
+        "from django.test.utils import override_settings; "
+        "override_settings(RAINCHECK_SHUTDOWN_TIMEOUT=-1).enable()",
+        tmp_path,
+    )
+    assert done.returncode == 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "RAINCHECK_SHUTDOWN_TIMEOUT must be" in done.stderr
+
+
+@decorate
+def shut_down_from_inside() -> None:
+    raincheck.shutdown(timeout=HOLD_LIMIT)
+
+
+@decorate
+def wait_idle_from_inside() -> None:
+    wait_idle(HOLD_LIMIT)
+
+
+@pytest.mark.parametrize("job", [shut_down_from_inside, wait_idle_from_inside])
+def test_waiting_for_the_pool_from_inside_a_job_raises(job: Any, received: Any) -> None:
+    """shutdown() or wait_idle() in a job would wait for itself: RuntimeError, at once."""
+    failed = received(signals.job_failed)
+    job.schedule()
+    wait_idle()
+    [sent] = failed
+    assert isinstance(sent["exception"], RuntimeError)
+    assert "from inside a raincheck job" in str(sent["exception"])
+
+
+events: list[str] = []
+queue_is_full = threading.Event()
+
+
+@decorate
+async def schedule_from_a_helper_thread() -> None:
+    """An async job whose sync helper (say, a post_save receiver) schedules another job."""
+    await sync_to_async(queue_is_full.wait)(HOLD_LIMIT)
+    await sync_to_async(jobs.remember.schedule)("from the helper")
+
+
+@override_settings(
+    RAINCHECK_MAX_WORKERS=1,
+    RAINCHECK_MAX_QUEUE=1,
+    RAINCHECK_BACKPRESSURE="block",
+    RAINCHECK_BLOCK_TIMEOUT=10 * HOLD_LIMIT,
+)
+def test_block_never_waits_in_a_thread_that_a_job_waits_on() -> None:
+    """A job's sync_to_async thread that schedules into a full queue runs the job itself."""
+    queue_is_full.clear()
+    schedule_from_a_helper_thread.schedule()
+    jobs.remember.schedule("filler")  # the one worker is busy: the queue is now full
+    queue_is_full.set()
+    wait_idle(HOLD_LIMIT)
+    assert sorted(jobs.values()) == ["filler", "from the helper"]
+
+
+@decorate
+def fork_and_return(path: str, exit_in_child: bool) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # forking with threads alive
+        pid = os.fork()
+    if pid == 0:
+        if exit_in_child:
+            sys.exit(0)
+    else:
+        Path(path).write_text(str(pid))
+
+
+@decorate
+def append_pid(path: str) -> None:
+    with open(path, "a") as file:
+        file.write(f"{os.getpid()}\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork()")
+@pytest.mark.parametrize("exit_in_child", [False, True], ids=["returns", "sys.exit"])
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_a_fork_in_a_job_never_runs_the_parents_jobs_in_the_child(
+    tmp_path: Path, exit_in_child: bool
+) -> None:
+    """The child of a job's fork ends with the job's thread; the parent runs the rest once."""
+    child_pid, ran = tmp_path / "child", tmp_path / "ran"
+    gate = Gate()
+    jobs.held.schedule(gate, "hold")  # so that all the jobs below queue behind it
+    assert gate.started.wait(HOLD_LIMIT)
+    fork_and_return.schedule(str(child_pid), exit_in_child)
+    for _ in range(20):
+        append_pid.schedule(str(ran))
+    gate.release.set()
+    wait_idle(HOLD_LIMIT)
+    pid = int(child_pid.read_text())
+    _, status = os.waitpid(pid, 0)  # returns: the child ended by itself
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert ran.read_text().split() == [str(os.getpid())] * 20
+
+
+libc = ctypes.PyDLL(None)  # PyDLL: calls into it keep the GIL
+
+
+@decorate
+def hold_the_gil(gate: Gate, seconds: float) -> None:
+    gate.started.set()
+    assert gate.release.wait(HOLD_LIMIT)
+    libc.usleep(int(seconds * 1_000_000))
+
+
+def test_a_job_holding_the_gil_past_the_deadline_is_reported(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The drain cannot run while C code holds the GIL; it says so as soon as it can."""
+    gate = Gate()
+    hold_the_gil.schedule(gate, 2.0)
+    assert gate.started.wait(HOLD_LIMIT)
+    draining = spy_on_idle(current_pool())
+
+    def release_once_the_drain_waits() -> None:
+        assert draining.wait(HOLD_LIMIT)
+        gate.release.set()
+
+    join = in_thread(release_once_the_drain_waits)
+    caplog.set_level(logging.WARNING, logger="raincheck")
+    raincheck.shutdown(timeout=0.1)
+    join()
+    assert "after its 0.1 s shutdown timeout" in caplog.text
+    assert "tests.test_drain.hold_the_gil" in caplog.text
