@@ -89,14 +89,21 @@ def find_buffer() -> Buffer | None:
 
 
 def request_buffer() -> Buffer | None:
-    """The buffer of the request this code runs in, or None outside a request."""
+    """The buffer of the request this code runs in, or None outside a request.
+
+    A job runs in a copy of its request's context, where the variable still
+    holds that request's buffer, closed by then: a job scheduled from a job is
+    outside any request.
+    """
     buffer = current_buffer.get()
-    return find_buffer() if buffer is None else buffer
+    if buffer is None:
+        buffer = find_buffer()
+    return None if buffer is None or buffer.closed else buffer
 
 
 def open_buffer(**kwargs: Any) -> None:
     stale = current_buffer.get()
-    if stale:
+    if stale and not stale.closed:
         # A request on this thread ended without request_finished (a server that
         # never closed the response). It has answered, so its jobs may run now.
         logger.warning(

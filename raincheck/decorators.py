@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import inspect
 import reprlib
@@ -19,6 +20,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 _current_buffer = current_buffer.get
+_copy_context = contextvars.copy_context
 
 # Names of on_success functions, for the system check that wants the middleware.
 ON_SUCCESS_FUNCTIONS: set[str] = set()
@@ -71,10 +73,10 @@ class RaincheckFunction(Generic[P, R]):
         # The hot path, kept flat: one flag, one context-variable read, one append.
         if direct_path.open:
             buffer = _current_buffer()
-            if buffer is not None:
-                buffer.append((self, args, kwargs))
+            if buffer is not None and not buffer.closed:
+                buffer.append((self, args, kwargs, _copy_context()))
                 return
-        schedule((self, args, kwargs))
+        schedule((self, args, kwargs, _copy_context()))
 
     def check_arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Raise ``TypeError`` now if ``func(*args, **kwargs)`` could not be called.
@@ -125,12 +127,12 @@ class ConditionalFunction(RaincheckFunction[P, R]):
         With ``on_commit``, only once the current transaction commits.
         """
         key = self._unique_key(args, kwargs) if self.unique else None
+        # The context now, where the view scheduled it, even with on_commit.
+        job = (self, args, kwargs, _copy_context())
         if self.on_commit:
-            transaction.on_commit(
-                lambda: schedule((self, args, kwargs), unique_key=key), using=self.using
-            )
+            transaction.on_commit(lambda: schedule(job, unique_key=key), using=self.using)
         else:
-            schedule((self, args, kwargs), unique_key=key)
+            schedule(job, unique_key=key)
 
     def _unique_key(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> object:
         for position, value in enumerate(args):

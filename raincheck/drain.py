@@ -69,10 +69,10 @@ def _drain(timeout: float | None) -> None:
             "the drain began: %s",
             late,
             timeout,
-            ", ".join(fn.name for fn, _, _ in running) or "none",
+            ", ".join(job[0].name for job in running) or "none",
         )
     if unfinished:
-        names = ", ".join(fn.name for fn, _, _ in unfinished)
+        names = ", ".join(job[0].name for job in unfinished)
         logger.warning(
             "raincheck: %d job(s) did not finish within the %.1f s shutdown timeout: %s",
             len(unfinished),

@@ -58,7 +58,7 @@ def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
         return
     dropped, to_run = overflow.dropped, overflow.run_in_caller
     counters.add(dropped=len(dropped), ran_in_caller=len(to_run))
-    for fn, args, kwargs in dropped:
+    for fn, args, kwargs, _ in dropped:
         logger.warning("raincheck job %s dropped: the queue is full (policy %r)", fn.name, policy)
         send_robust(signals.job_dropped, sender=fn.func, args=args, kwargs=kwargs, reason=policy)
     run_in_caller(to_run, counters)
@@ -76,7 +76,7 @@ def run_in_caller(jobs: list[Job], counters: Counters) -> None:
             rest = jobs[position + 1 :]
             counters.add(failed=1, dropped=len(rest))
             if rest:
-                names = ", ".join(fn.name for fn, _, _ in rest)
+                names = ", ".join(job[0].name for job in rest)
                 logger.warning("raincheck: %d job(s) not run, interrupted: %s", len(rest), names)
             raise
         counters.add(succeeded=1) if ok else counters.add(failed=1)

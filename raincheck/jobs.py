@@ -1,13 +1,14 @@
-"""What a job is, and how one runs: awaited if async, its failure logged and signalled.
+"""What a job is, and how one runs: in its own context, awaited if async, failures reported.
 
-A job is a plain ``(function, args, kwargs)`` tuple: ``schedule()`` is on every
-request's hot path, and a tuple is the cheapest record Python can build.
+A job is a plain ``(function, args, kwargs, context)`` tuple: ``schedule()`` is
+on every request's hot path, and a tuple is the cheapest record Python can
+build. ``context`` is a copy of the ``contextvars`` context in which the job was
+scheduled: the job runs inside it (docs/usage.rst, "Context").
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import inspect
 import logging
@@ -46,18 +47,42 @@ class JobFunction(Protocol):
         """Whether ``RAINCHECK_TASKS_BACKEND`` may send it to a Tasks backend."""
 
 
-Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any]]
+Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any], contextvars.Context]
 
-# True while this context runs a job: in the job's own thread, and in the threads
-# and event-loop tasks it waits on (asgiref's sync_to_async copies the context).
-# Such a thread must never wait for room in the pool's queue: the pool may be
-# waiting on it.
-_in_job: ContextVar[bool] = ContextVar("raincheck_in_job", default=False)
+# The job this context runs: set in the job's own context, and so seen by the
+# threads and event-loop tasks it waits on (asgiref's sync_to_async copies the
+# context). None outside a job.
+_current_job: ContextVar[JobFunction | None] = ContextVar("raincheck_current_job", default=None)
+
+
+# The jobs the pool's workers run, by thread id (the pool's own dict). A
+# worker's sync job is found there rather than in the context variable: the
+# first set() in a fresh context copies it, which costs more than a trivial job.
+_on_workers: dict[int, Job] = {}
+
+
+def find_jobs_of_workers(running: dict[int, Job]) -> None:
+    """Where ``current_job()`` looks for the job of a pool worker (a new pool's dict)."""
+    global _on_workers
+    _on_workers = running
+
+
+def current_job() -> JobFunction | None:
+    """The job this code runs in (or a thread a job waits on runs for), else None."""
+    fn = _current_job.get()
+    if fn is None:
+        job = _on_workers.get(threading.get_ident())
+        return None if job is None else job[0]
+    return fn
 
 
 def in_job() -> bool:
-    """Whether this code runs inside a job, or in something a job waits on."""
-    return _in_job.get()
+    """Whether this code runs inside a job, or in something a job waits on.
+
+    Such a thread must never wait for room in the pool's queue, nor for the
+    pool to be idle: the pool may be waiting on it.
+    """
+    return current_job() is not None
 
 
 def run(job: Job, *, on_worker: bool = False) -> bool:
@@ -71,7 +96,20 @@ def run(job: Job, *, on_worker: bool = False) -> bool:
 
     ``on_worker``: this is a pool thread, which never runs an event loop.
     """
-    fn, args, kwargs = job
+    # Its own copy, entered here: whatever the job sets stays in it, so nothing
+    # leaks into the request, another job or the thread that runs it.
+    ok: bool = job[3].run(_run_here, job, on_worker)
+    return ok
+
+
+def _run_here(job: Job, on_worker: bool) -> bool:
+    fn, args, kwargs, _ = job
+    sync_on_worker = on_worker and not fn.is_async
+    if not sync_on_worker:
+        # Threads and tasks it waits on copy this context, and see it there.
+        _current_job.set(fn)  # no reset: this context is the job's own
+    if fn.is_async:
+        forget_asgiref_callers()
     func = fn.func
     # This runs once per job: signals nobody listens to and a clock nobody reads
     # are skipped (each would cost about as much as a trivial job).
@@ -80,9 +118,8 @@ def run(job: Job, *, on_worker: bool = False) -> bool:
     threshold = conf.get().slow_job_warning
     timed = threshold is not None or bool(signals.job_finished.receivers)
     started = time.perf_counter() if timed else 0.0
-    token = _in_job.set(True)
     try:
-        if on_worker and not fn.is_async:
+        if sync_on_worker:
             returned = func(*args, **kwargs)
             if returned is not None:
                 _finish(fn, returned)
@@ -98,8 +135,6 @@ def run(job: Job, *, on_worker: bool = False) -> bool:
         ):
             raise
         return False
-    finally:
-        _in_job.reset(token)
     if timed:
         duration = time.perf_counter() - started
         if threshold is not None and duration > threshold:
@@ -125,7 +160,7 @@ def send_robust(signal: Signal, **kwargs: Any) -> None:
 
 def call(job: Job) -> None:
     """Call a job's function in this thread, awaited if async; its exceptions propagate."""
-    fn, args, kwargs = job
+    fn, args, kwargs, _ = job
     if asyncio._get_running_loop() is not None or (
         fn.is_async and getattr(AsyncToSync.executors, "current", None) is not None
     ):
@@ -182,8 +217,9 @@ async def _await_job(awaitable: Awaitable[object]) -> None:
 _local = threading.local()
 
 
-def keep_thread_loop() -> None:
-    """Let async jobs in this thread reuse one event loop (``close_thread_loop()`` ends it)."""
+def become_job_thread() -> None:
+    """This thread runs only jobs (a pool worker): its async jobs reuse one event
+    loop, which ``close_thread_loop()`` ends."""
     _local.keeps_loop = True
 
 
@@ -219,8 +255,10 @@ def forget_asgiref_callers() -> None:
     a ``sync_to_async()`` in a job would then be sent to a thread that is busy
     waiting for the job, or long gone. The job gets executors of its own.
     """
-    with contextlib.suppress(AttributeError):
-        del AsyncToSync.executors.current
+    # Set, not deleted: asgiref's Local hides storage made on another thread
+    # (so del finds nothing) until asgiref itself moves the context to a new
+    # thread, and brings the stale executor back. None replaces all of it.
+    AsyncToSync.executors.current = None
     SyncToAsync.thread_sensitive_context.set(None)  # type: ignore[arg-type]
     SyncToAsync.deadlock_context.set(False)
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Final
 
 from raincheck.backlog import Backlog
-from raincheck.forks import generation
+from raincheck.forks import GENERATION
 from raincheck.jobs import Job
 from raincheck.stats import Counters
 
@@ -62,7 +62,8 @@ class Pool:
         self._is_idle = threading.Condition(self._lock)
         self._backlog = Backlog()
         self._queue = self._backlog.queue
-        self._running: dict[int, Job] = {}
+        # The job each busy worker runs, by thread id: current_job() reads it too.
+        self.running: dict[int, Job] = {}
         self._workers: set[Worker] = set()
         self._idle_workers = 0
         self._live_threads = 0  # started and not yet done closing their connections
@@ -179,7 +180,7 @@ class Pool:
             # wait_idle() never returns before stats() add up.
             self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
             with self._lock:
-                del self._running[me]
+                del self.running[me]
                 self._backlog.done(me)
                 taken = self._take(me, worker)
         self._on_worker_exit()
@@ -197,7 +198,7 @@ class Pool:
         # A worker never sleeps while another holds jobs it has not started:
         # a slow job must not keep the rest of its batch from idle workers.
         while not queue and not (self._backlog.batches and self._backlog.reclaim()):
-            if not self._running:
+            if not self.running:
                 self._is_idle.notify_all()
             if self._closed or len(self._workers) > self._max_workers:
                 self._workers.discard(worker)
@@ -206,7 +207,7 @@ class Pool:
             self._has_work.wait()
             self._idle_workers -= 1
         job, batch = self._backlog.take(me, len(self._workers))
-        self._running[me] = job
+        self.running[me] = job
         if queue and self._idle_workers:
             self._has_work.notify()
         if self._room_waiters:
@@ -216,7 +217,7 @@ class Pool:
     def _run(self, me: int, job: Job, batch: deque[Job] | None) -> tuple[int, int] | None:
         """Run ``job``, then the rest of ``batch`` (without the lock); (succeeded, failed),
         or None in a child that a job forked."""
-        run_job, running, before = self._run_job, self._running, generation()
+        run_job, running, before = self._run_job, self.running, GENERATION[0]
         succeeded = failed = 0
         while True:
             try:
@@ -227,7 +228,7 @@ class Pool:
                 succeeded += 1
             else:
                 failed += 1
-            if generation() != before:
+            if GENERATION[0] != before:
                 # The job forked, and this thread is the child's only one: it
                 # leaves at once, touching neither the parent's jobs nor the
                 # locks its threads may have held. The child then ends with
@@ -244,7 +245,7 @@ class Pool:
     def load(self) -> tuple[int, list[Job], int]:
         """``(queued, the running jobs, workers)`` right now."""
         with self._lock:
-            return len(self._backlog), list(self._running.values()), len(self._workers)
+            return len(self._backlog), list(self.running.values()), len(self._workers)
 
     def resize(self, max_workers: int) -> None:
         """Change the worker bound; extra workers leave once they are idle."""
@@ -257,7 +258,7 @@ class Pool:
         """Wait until nothing is queued or running. False if ``timeout`` passed first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            return self._wait_until(lambda: not self._queue and not self._running, deadline)
+            return self._wait_until(lambda: not self._queue and not self.running, deadline)
 
     def drain(self, timeout: float | None) -> list[Job]:
         """Stop accepting, wait up to ``timeout`` for every job, return the unfinished.
@@ -269,13 +270,13 @@ class Pool:
         with self._lock:
             self._close()
             # Idle workers now leave, closing their database connections.
-            finished = self._wait_until(lambda: not self._queue and not self._running, deadline)
+            finished = self._wait_until(lambda: not self._queue and not self.running, deadline)
             if finished:
                 self._wait_until(lambda: not self._live_threads, deadline)
                 return []
             never_started = self._backlog.discard()
             self.counters.add(dropped=len(never_started))
-            return [*self._running.values(), *never_started]
+            return [*self.running.values(), *never_started]
 
     def _wait_until(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
         # Lock held. Every state change that can make a predicate true notifies _is_idle.

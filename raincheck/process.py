@@ -15,6 +15,7 @@ import os
 import threading
 
 from raincheck import conf, servers
+from raincheck.jobs import find_jobs_of_workers
 from raincheck.pool import Pool
 from raincheck.stats import Counters, Stats
 from raincheck.worker import run_on_worker, worker_exit
@@ -51,6 +52,7 @@ class ProcessState:
                     on_worker_exit=worker_exit,
                     counters=self.counters,
                 )
+                find_jobs_of_workers(self.pool.running)
             return self.pool
 
     def forget_pool(self, pool: Pool) -> None:

@@ -9,6 +9,7 @@ is handed off at once. ``@raincheck`` functions, ``RaincheckBackend`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 from raincheck import conf
@@ -31,7 +32,8 @@ class DirectPath:
 
 
 direct_path: Final = DirectPath()
-_captures: list[list[Job]] = []
+# What each capture() in progress records a job with; the innermost last.
+_captures: list[Callable[[Job], None]] = []
 
 
 def schedule(job: Job, *, unique_key: object = None) -> None:
@@ -51,7 +53,7 @@ def schedule(job: Job, *, unique_key: object = None) -> None:
         if check is not None:
             check(job[1], job[2])
     if _captures:
-        _captures[-1].append(job)
+        _captures[-1](job)
         return
     if settings.immediate:
         call(job)
@@ -88,15 +90,14 @@ def capturing() -> bool:
     return bool(_captures)
 
 
-def start_capture(jobs: list[Job]) -> None:
-    """Record jobs in ``jobs`` instead of running them, until ``stop_capture(jobs)``."""
-    _captures.append(jobs)
+def start_capture(record: Callable[[Job], None]) -> None:
+    """Give jobs to ``record`` instead of running them, until ``stop_capture(record)``."""
+    _captures.append(record)
     refresh_direct_path()
 
 
-def stop_capture(jobs: list[Job]) -> None:
-    # By identity: two empty captures compare equal.
-    del _captures[next(i for i in reversed(range(len(_captures))) if _captures[i] is jobs)]
+def stop_capture(record: Callable[[Job], None]) -> None:
+    del _captures[next(i for i in reversed(range(len(_captures))) if _captures[i] is record)]
     refresh_direct_path()
 
 

@@ -8,22 +8,34 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import Context
 from typing import Any
 
 from raincheck import process
 from raincheck.decorators import RaincheckFunction
 from raincheck.drain import refuse_inside_a_job
-from raincheck.jobs import Job, run
+from raincheck.jobs import Job, JobFunction, run
 from raincheck.scheduling import start_capture, stop_capture
 
 
-class CapturedJobs(list[Job]):
-    """The jobs recorded by ``capture()``, in the order they were scheduled."""
+class CapturedJobs(list[tuple[JobFunction, tuple[Any, ...], dict[str, Any]]]):
+    """The jobs recorded by ``capture()``, in the order they were scheduled:
+    ``(function, args, kwargs)`` each, ``function`` being the ``@raincheck`` one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The context each job was scheduled in, where run() runs it.
+        self._contexts: list[Context] = []
+
+    def record(self, job: Job) -> None:
+        fn, args, kwargs, context = job
+        self.append((fn, args, kwargs))
+        self._contexts.append(context)
 
     def run(self) -> None:
         """Run every captured job in this thread, in order; failures are logged."""
-        for job in self:
-            run(job)
+        for (fn, args, kwargs), context in zip(self, self._contexts, strict=True):
+            run((fn, args, kwargs, context.copy()))
 
     def calls(self) -> list[tuple[Any, tuple[Any, ...], dict[str, Any]]]:
         """``(original function, args, kwargs)`` for each captured job."""
@@ -40,7 +52,7 @@ class CapturedJobs(list[Job]):
     def assert_not_scheduled(self, func: Callable[..., Any], /) -> None:
         """Fail, listing what was scheduled, if ``func`` was scheduled at all."""
         target = _original(func)
-        if any(fn.func is target for fn, _, _ in self):
+        if any(job[0].func is target for job in self):
             raise AssertionError(f"{_name(target)} was scheduled; {self._listing()}")
 
     def _listing(self) -> str:
@@ -67,11 +79,12 @@ def _describe(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
 def capture() -> Iterator[CapturedJobs]:
     """Record scheduled jobs instead of running them, for the duration of the block."""
     jobs = CapturedJobs()
-    start_capture(jobs)
+    record = jobs.record  # one bound method, to remove by identity
+    start_capture(record)
     try:
         yield jobs
     finally:
-        stop_capture(jobs)
+        stop_capture(record)
 
 
 def wait_idle(timeout: float = 5.0) -> None:

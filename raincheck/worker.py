@@ -13,7 +13,7 @@ from typing import Any
 from django.db import close_old_connections, connections
 from django.db.backends.signals import connection_created
 
-from raincheck.jobs import Job, close_thread_loop, keep_thread_loop, run
+from raincheck.jobs import Job, become_job_thread, close_thread_loop, run
 
 _local = threading.local()
 
@@ -25,7 +25,7 @@ def run_on_worker(job: Job) -> bool:
     state = _local.__dict__  # this thread's: a dict lookup is cheaper than getattr()
     if "started" not in state:
         _local.started = True
-        keep_thread_loop()  # closed by worker_exit()
+        become_job_thread()  # its loop is closed by worker_exit()
     has_db = state.get("has_db", False)
     if has_db:
         close_old_connections()

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextvars import copy_context
 from typing import Any
 
 import pytest
@@ -476,11 +477,11 @@ def pool_stats(pool: Pool) -> Stats:
 
 
 def job(value: str) -> Job:
-    return (jobs.remember, (value,), {})
+    return (jobs.remember, (value,), {}, copy_context())
 
 
 def held_job(gate: Gate, value: str) -> Job:
-    return (jobs.held, (gate, value), {})
+    return (jobs.held, (gate, value), {}, copy_context())
 
 
 def test_pool_rejects_fewer_than_one_worker() -> None:
@@ -495,7 +496,7 @@ def test_pool_burst_stays_within_max_workers(
     """Handing off 5000 jobs at once starts no more than ``max_workers`` threads."""
     pool = make_pool(3)
     before = threading.active_count()
-    put(pool, [(count_threads, (i,), {}) for i in range(5000)])
+    put(pool, [(count_threads, (i,), {}, copy_context()) for i in range(5000)])
     assert threading.active_count() <= before + 3
     assert pool.wait_idle(HOLD_LIMIT)
     assert max(int(count) for count, _ in jobs.calls) <= before + 3
@@ -560,7 +561,7 @@ def test_jobs_behind_a_slow_job_in_a_batch_go_to_an_idle_worker(
     pool = make_pool(2)
     gate, latch = Gate(), Latch(39)
     slow = held_job(gate, "slow")
-    put(pool, [slow, *[(arrive, (latch, str(i)), {}) for i in range(39)]])
+    put(pool, [slow, *[(arrive, (latch, str(i)), {}, copy_context()) for i in range(39)]])
     # The worker holding the slow job took a batch of the 40 (up to 16): the
     # other worker runs its own share, then the rest of that batch.
     assert latch.done.wait(HOLD_LIMIT), f"{latch.remaining} jobs stuck behind the slow one"
@@ -635,7 +636,7 @@ def test_uneven_batches_run_every_job_exactly_once(
     pool = make_pool(4)
     for burst in range(5):
         jobs.calls.clear()
-        put(pool, [(now_and_then_slow, (i,), {}) for i in range(2000)])
+        put(pool, [(now_and_then_slow, (i,), {}, copy_context()) for i in range(2000)])
         assert pool.wait_idle(HOLD_LIMIT)
         assert Counter(jobs.values()) == Counter(str(i) for i in range(2000)), f"burst {burst}"
     stats = pool_stats(pool)

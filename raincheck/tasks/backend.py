@@ -19,6 +19,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Sequence
+from contextvars import copy_context
 from traceback import format_exception
 from typing import Any, TypeVar
 
@@ -96,7 +97,7 @@ class RaincheckBackend(BaseTaskBackend):
         _results.add(result)
         task_enqueued.send(type(self), task_result=result)
 
-        schedule((TaskJob(task), (result, type(self)), {}))
+        schedule((TaskJob(task), (result, type(self)), {}, copy_context()))
         return result
 
     def get_result(self, result_id: str) -> TaskResult[Any, Any]:

@@ -11,6 +11,7 @@ and the answer is ``None``.
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any, TypeVar
 
 from typing_extensions import ParamSpec
@@ -47,7 +48,7 @@ def enqueue(
     if alias is None or settings.immediate or scheduling.capturing():
         fn.schedule(*args, **kwargs)
         return None
-    job_fn, job_args, job_kwargs = routed((fn, args, kwargs), alias)
+    job_fn, job_args, job_kwargs, _ = routed((fn, args, kwargs, contextvars.copy_context()), alias)
     assert isinstance(job_fn, RoutedFunction)
     result: TaskResult[Any, Any] = job_fn.task.enqueue(*job_args, **job_kwargs)
     return result

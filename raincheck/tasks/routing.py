@@ -88,7 +88,7 @@ def routed(job: Job, alias: str) -> Job:
     Raises now, naming the function and the argument, if that backend could not
     take it: so a mistake shows in the view that made it, not later in a worker.
     """
-    fn, args, kwargs = job
+    fn, args, kwargs, context = job
     found = routed_task(fn.func, alias)
     try:
         check_json_arguments(fn.name, fn.func, args, kwargs, exact=True)
@@ -98,7 +98,7 @@ def routed(job: Job, alias: str) -> Job:
             "which stores arguments as JSON."
         ) from None
     here = conf.get().tasks_enqueue == "request_finished"
-    return (RoutedFunction(fn, found, enqueue_here=here), args, kwargs)
+    return (RoutedFunction(fn, found, enqueue_here=here), args, kwargs, context)
 
 
 def routed_task(func: Callable[..., Any], alias: str) -> Task[Any, Any]:

@@ -7,6 +7,7 @@ import inspect
 import math
 import sys
 from collections.abc import Iterator
+from contextvars import copy_context
 from typing import Any
 
 import pytest
@@ -130,7 +131,7 @@ def test_jobs_of_a_failed_request_keep_their_options(
 
 def test_replacement_job_has_the_job_shape() -> None:
     """The buffered replacement is ``(fn, args, kwargs)`` with the original's name and options."""
-    fn, args, kwargs = routed((jobs.greet_on_success, ("x",), {}), "dummy")
+    fn, args, kwargs, _ = routed((jobs.greet_on_success, ("x",), {}, copy_context()), "dummy")
     assert isinstance(fn, RoutedFunction)
     assert fn.name == "tests.tasks.jobs.greet_on_success"
     assert fn.is_async is False
