@@ -14,15 +14,15 @@ import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
-from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext, sync_to_async
-from django.db import connections
+from asgiref.sync import AsyncToSync
 from django.dispatch import Signal
 
-from raincheck import conf, greenlets, signals
+from raincheck import conf, signals
+from raincheck.awaiting import forget_asgiref_callers, in_helper_thread, run_to_completion
 
 logger = logging.getLogger("raincheck")
 
@@ -169,9 +169,9 @@ def call(job: Job) -> None:
         # thread serves an async_to_sync() above it (Django's async tests, a sync
         # view under ASGI): asgiref would send the job's sync_to_async() calls
         # back to this very thread, which is busy running the job.
-        _call_in_helper_thread(job)
+        in_helper_thread(lambda: call(job))
     elif fn.is_async:
-        _run_to_completion(fn.func(*args, **kwargs))
+        run_to_completion(fn.func(*args, **kwargs))
     else:
         returned = fn.func(*args, **kwargs)
         if returned is not None:
@@ -183,106 +183,9 @@ def _finish(fn: JobFunction, returned: object) -> None:
     if inspect.isawaitable(returned):
         # A partial of an async function, or a callable object whose __call__ is
         # async, is not detected as async when decorated.
-        _run_to_completion(returned)
+        run_to_completion(returned)
     elif inspect.isgenerator(returned) or inspect.isasyncgen(returned):
         raise TypeError(
             f"{fn.name} returned a generator, so its body never ran: raincheck calls a "
             "job's function and does not iterate what it returns. Make it a plain function."
         )
-
-
-def _run_to_completion(awaitable: Awaitable[object]) -> None:
-    if greenlets.patched():
-        # gevent: a loop run here would be every greenlet's (raincheck.greenlets).
-        greenlets.run_coroutine(_await_job(awaitable))
-    elif getattr(_local, "keeps_loop", False):
-        _thread_loop().run_until_complete(_await_job(awaitable))
-    else:
-        # A request thread running a job itself: nothing would close a cached loop.
-        _run_in_new_loop(_await_job(awaitable))
-
-
-async def _await_job(awaitable: Awaitable[object]) -> None:
-    # Like Django's ASGI handler does per request: the job's sync_to_async calls
-    # (the async ORM included) share one thread of their own, whose database
-    # connections are closed when the job ends rather than left open in
-    # asgiref's process-wide executor.
-    async with ThreadSensitiveContext():
-        try:
-            await awaitable
-        finally:
-            await sync_to_async(connections.close_all)()
-
-
-_local = threading.local()
-
-
-def become_job_thread() -> None:
-    """This thread runs only jobs (a pool worker): its async jobs reuse one event
-    loop, which ``close_thread_loop()`` ends."""
-    _local.keeps_loop = True
-
-
-def _thread_loop() -> asyncio.AbstractEventLoop:
-    # One event loop per thread, reused for every async job: creating a loop per
-    # job (asyncio.run) costs more than most jobs.
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is None or loop.is_closed():
-        loop = asyncio.new_event_loop()
-        _local.loop = loop
-    return loop
-
-
-def _run_in_new_loop(coroutine: Coroutine[Any, Any, None]) -> None:
-    loop = asyncio.new_event_loop()
-    try:
-        loop.run_until_complete(coroutine)
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
-
-
-def close_thread_loop() -> None:
-    loop: asyncio.AbstractEventLoop | None = getattr(_local, "loop", None)
-    if loop is not None and not loop.is_closed():
-        loop.close()
-
-
-def forget_asgiref_callers() -> None:
-    """Forget, in this context, the asgiref executors of the code that made it.
-
-    asgiref keeps them in context variables, so a copied context carries them:
-    a ``sync_to_async()`` in a job would then be sent to a thread that is busy
-    waiting for the job, or long gone. The job gets executors of its own.
-    """
-    # Set, not deleted: asgiref's Local hides storage made on another thread
-    # (so del finds nothing) until asgiref itself moves the context to a new
-    # thread, and brings the stale executor back. None replaces all of it.
-    AsyncToSync.executors.current = None
-    SyncToAsync.thread_sensitive_context.set(None)  # type: ignore[arg-type]
-    SyncToAsync.deadlock_context.set(False)
-
-
-def _call_in_helper_thread(job: Job) -> None:
-    error: list[BaseException] = []
-    context = contextvars.copy_context()
-    context.run(forget_asgiref_callers)
-
-    def target() -> None:
-        try:
-            context.run(call, job)
-        except BaseException as exc:
-            error.append(exc)
-        finally:
-            close_thread_loop()
-            connections.close_all()
-
-    if greenlets.patched():
-        # A patched Thread would be a greenlet of this OS thread, and see its loop.
-        greenlets.run_in_native_thread(target)
-    else:
-        helper = threading.Thread(target=target, name="raincheck-caller", daemon=True)
-        helper.start()
-        helper.join()
-    if error:
-        raise error[0]

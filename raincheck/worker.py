@@ -13,7 +13,8 @@ from typing import Any
 from django.db import close_old_connections, connections
 from django.db.backends.signals import connection_created
 
-from raincheck.jobs import Job, become_job_thread, close_thread_loop, run
+from raincheck.awaiting import become_job_thread, close_thread_loop
+from raincheck.jobs import Job, run
 
 _local = threading.local()
 
