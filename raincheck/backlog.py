@@ -19,6 +19,16 @@ from raincheck.jobs import Job
 MAX_BATCH: Final = 16
 
 
+class Overflow:
+    """The jobs ``Pool.put`` could not queue: to run in the caller, or dropped."""
+
+    __slots__ = ("dropped", "run_in_caller")
+
+    def __init__(self, run_in_caller: list[Job], dropped: list[Job]) -> None:
+        self.run_in_caller = run_in_caller
+        self.dropped = dropped
+
+
 class Backlog:
     """One FIFO queue, plus the batches workers took from it, by worker."""
 

@@ -9,7 +9,6 @@ setting is still read "at call time" as far as any test or user can observe.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -21,12 +20,18 @@ from django.core.signals import setting_changed
 BACKPRESSURE_POLICIES: Final = ("block", "caller_runs", "drop", "drop_oldest")
 TASKS_ENQUEUE_MODES: Final = ("request_finished", "pool")
 SHUTDOWN_TIMEOUT_DEFAULT: Final = 10.0
+# Async jobs awaiting at once on raincheck's event loop: each costs a task, not a
+# thread, so the bound is about memory and the services they call.
+ASYNC_CONCURRENCY_DEFAULT: Final = 100
+# The cap on pool threads. The pool starts threads only while jobs wait, retires
+# them when idle, and grows past what helps only for jobs that wait rather than
+# compute (raincheck.sizing), so the cap can be generous.
+MAX_WORKERS_DEFAULT: Final = 32
 _UNSET: Final = object()
 
 
 def default_max_workers() -> int:
-    # The same default as concurrent.futures.ThreadPoolExecutor.
-    return min(32, (os.cpu_count() or 1) + 4)
+    return MAX_WORKERS_DEFAULT
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,13 @@ SETTINGS: Final = (
         lambda: "request_finished",
         lambda v: v in TASKS_ENQUEUE_MODES,
     ),
+    Setting(
+        "RAINCHECK_ASYNC_CONCURRENCY",
+        "raincheck.E014",
+        "an int of at least 1",
+        lambda: ASYNC_CONCURRENCY_DEFAULT,
+        lambda v: _is_int(v, 1),
+    ),
 )
 
 
@@ -158,6 +170,7 @@ class Conf:
     tasks_backend: str | None
     slow_job_warning: float | None
     tasks_enqueue: str
+    async_concurrency: int
     # Django's own DEBUG: .schedule() then checks arguments against the signature.
     debug: bool
 

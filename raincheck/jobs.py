@@ -22,7 +22,12 @@ from asgiref.sync import AsyncToSync
 from django.dispatch import Signal
 
 from raincheck import conf, signals
-from raincheck.awaiting import forget_asgiref_callers, in_helper_thread, run_to_completion
+from raincheck.awaiting import (
+    await_job,
+    forget_asgiref_callers,
+    in_helper_thread,
+    run_to_completion,
+)
 
 logger = logging.getLogger("raincheck")
 
@@ -110,42 +115,76 @@ def _run_here(job: Job, on_worker: bool) -> bool:
         _current_job.set(fn)  # no reset: this context is the job's own
     if fn.is_async:
         forget_asgiref_callers()
-    func = fn.func
-    # This runs once per job: signals nobody listens to and a clock nobody reads
-    # are skipped (each would cost about as much as a trivial job).
-    if signals.job_started.receivers:
-        send_robust(signals.job_started, sender=func, args=args, kwargs=kwargs)
-    threshold = conf.get().slow_job_warning
-    timed = threshold is not None or bool(signals.job_finished.receivers)
-    started = time.perf_counter() if timed else 0.0
+    threshold, started = _begin(job)
     try:
         if sync_on_worker:
-            returned = func(*args, **kwargs)
+            returned = fn.func(*args, **kwargs)
             if returned is not None:
                 _finish(fn, returned)
         else:
             call(job)
     except BaseException as exc:
-        # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
-        logger.error("raincheck job %s failed", fn.name, exc_info=True)
-        send_robust(signals.job_failed, sender=func, args=args, kwargs=kwargs, exception=exc)
+        _report_failure(job, exc)
         if (
             isinstance(exc, KeyboardInterrupt)
             and threading.current_thread() is threading.main_thread()
         ):
             raise
         return False
-    if timed:
-        duration = time.perf_counter() - started
-        if threshold is not None and duration > threshold:
-            logger.warning(
-                "raincheck job %s took %.3f s (RAINCHECK_SLOW_JOB_WARNING is %s s)",
-                fn.name,
-                duration,
-                threshold,
-            )
-        send_robust(signals.job_finished, sender=func, args=args, kwargs=kwargs, duration=duration)
+    if started is not None:
+        _report_success(job, threshold, started)
     return True
+
+
+async def run_async(job: Job) -> bool:
+    """``run()`` for an async job on raincheck's event loop (``raincheck.loop``).
+
+    Awaited in a task made in the job's context, so nothing here enters it.
+    """
+    fn, args, kwargs, _ = job
+    _current_job.set(fn)
+    forget_asgiref_callers()
+    threshold, started = _begin(job)
+    try:
+        await await_job(fn.func(*args, **kwargs))
+    except BaseException as exc:  # CancelledError too: the drain's deadline
+        _report_failure(job, exc)
+        return False
+    if started is not None:
+        _report_success(job, threshold, started)
+    return True
+
+
+def _begin(job: Job) -> tuple[float | None, float | None]:
+    """Send ``job_started``; the slow-job threshold, and the start time if anyone reads it."""
+    fn, args, kwargs, _ = job
+    # This runs once per job: signals nobody listens to and a clock nobody reads
+    # are skipped (each would cost about as much as a trivial job).
+    if signals.job_started.receivers:
+        send_robust(signals.job_started, sender=fn.func, args=args, kwargs=kwargs)
+    threshold = conf.get().slow_job_warning
+    timed = threshold is not None or bool(signals.job_finished.receivers)
+    return threshold, (time.perf_counter() if timed else None)
+
+
+def _report_failure(job: Job, exc: BaseException) -> None:
+    fn, args, kwargs, _ = job
+    # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
+    logger.error("raincheck job %s failed", fn.name, exc_info=exc)
+    send_robust(signals.job_failed, sender=fn.func, args=args, kwargs=kwargs, exception=exc)
+
+
+def _report_success(job: Job, threshold: float | None, started: float) -> None:
+    fn, args, kwargs, _ = job
+    duration = time.perf_counter() - started
+    if threshold is not None and duration > threshold:
+        logger.warning(
+            "raincheck job %s took %.3f s (RAINCHECK_SLOW_JOB_WARNING is %s s)",
+            fn.name,
+            duration,
+            threshold,
+        )
+    send_robust(signals.job_finished, sender=fn.func, args=args, kwargs=kwargs, duration=duration)
 
 
 def send_robust(signal: Signal, **kwargs: Any) -> None:

@@ -16,9 +16,10 @@ from collections import deque
 from collections.abc import Callable
 from typing import Final
 
-from raincheck.backlog import Backlog
+from raincheck.backlog import Backlog, Overflow
 from raincheck.forks import GENERATION
 from raincheck.jobs import Job
+from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
 
 _thread_numbers: Final = itertools.count(1)
@@ -28,18 +29,8 @@ class Worker(threading.Thread):
     """A pool thread."""
 
 
-class Overflow:
-    """The jobs ``Pool.put`` could not queue: to run in the caller, or dropped."""
-
-    __slots__ = ("dropped", "run_in_caller")
-
-    def __init__(self, run_in_caller: list[Job], dropped: list[Job]) -> None:
-        self.run_in_caller = run_in_caller
-        self.dropped = dropped
-
-
 class Pool:
-    """A bounded thread pool that drains within a deadline."""
+    """A bounded, elastic thread pool that drains within a deadline."""
 
     def __init__(
         self,
@@ -64,7 +55,9 @@ class Pool:
         self._queue = self._backlog.queue
         # The job each busy worker runs, by thread id: current_job() reads it too.
         self.running: dict[int, Job] = {}
-        self._workers: set[Worker] = set()
+        self._workers: set[threading.Thread] = set()
+        self.peak_workers = 0  # the most threads it ever had at once
+        self._budget = ThreadBudget(max_workers, time.monotonic())
         self._idle_workers = 0
         self._live_threads = 0  # started and not yet done closing their connections
         self._room_waiters = 0
@@ -80,10 +73,8 @@ class Pool:
     ) -> Overflow | None:
         """Queue ``jobs`` in one step; None, or the jobs the caller must run or report.
 
-        ``max_queue`` bounds waiting jobs (0: unbounded); ``policy`` says what
-        happens to the jobs that do not fit (docs/design.rst, "Backpressure").
-        ``"block"`` waits for room: the caller passes another policy when it is
-        a thread the pool may be waiting on. Never raises.
+        ``max_queue`` bounds waiting jobs (0: unbounded); ``policy`` decides for the
+        rest (docs/design.rst, "Backpressure"). Never raises.
         """
         with self._lock:
             if self._closed:
@@ -137,58 +128,63 @@ class Pool:
         return list(pending)
 
     def _wake(self) -> list[Job] | None:
-        """Wake idle workers and start new ones for queued jobs (lock held).
-
-        Returns the queued jobs, taken back out of the queue, when no worker
-        exists and none can be started: the caller must run them.
-        """
+        """Wake an idle worker, or start workers, for queued jobs (lock held); the
+        queued jobs, taken back, when no worker exists or can start."""
         waiting = len(self._queue)
         if self._idle_workers:
             # Wake one worker, whatever the batch: each wake-up costs the request
             # thread a futex call (and a context switch when the woken thread
             # lands on its CPU). The woken worker wakes the next (see _work).
             self._has_work.notify()
-        missing = min(waiting - self._idle_workers, self._max_workers - len(self._workers))
-        for _ in range(missing):
-            worker = Worker(
-                target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True
-            )
-            try:
-                worker.start()
-            except RuntimeError:
-                # Interpreter shutdown (3.12+) or the OS refused a thread.
+        target = min(self._budget.target, self._max_workers)
+        for _ in range(min(waiting - self._idle_workers, target - len(self._workers))):
+            if not self._start_worker():
                 break
-            self._workers.add(worker)
-            self._live_threads += 1
         if self._workers or not self._queue:
             return None
         stranded = list(self._queue)
         self._queue.clear()
         return stranded
 
+    def _start_worker(self) -> bool:  # lock held
+        worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)
+        try:
+            worker.start()
+        except RuntimeError:  # interpreter shutdown (3.12+), or the OS refused a thread
+            return False
+        self._workers.add(worker)
+        self._live_threads += 1
+        self.peak_workers = max(self.peak_workers, len(self._workers))
+        return True
+
     def _work(self) -> None:
         me = threading.get_ident()
         worker = threading.current_thread()
-        assert isinstance(worker, Worker)
         with self._lock:
             taken = self._take(me, worker)
         while taken is not None:
+            wall, cpu = time.monotonic(), time.thread_time()
             outcomes = self._run(me, *taken)
             if outcomes is None:
                 return  # in the child of a job's fork: see _run()
             # Counted before the job stops counting as running, so that
             # wait_idle() never returns before stats() add up.
             self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
+            now = time.monotonic()
             with self._lock:
                 del self.running[me]
                 self._backlog.done(me)
+                waiting = bool(self._queue) and not self._idle_workers
+                used = time.thread_time() - cpu
+                if self._budget.step_done(now - wall, used, now, waiting, self._max_workers):
+                    self._wake()
                 taken = self._take(me, worker)
         self._on_worker_exit()
         with self._lock:
             self._live_threads -= 1
             self._is_idle.notify_all()
 
-    def _take(self, me: int, worker: Worker) -> tuple[Job, deque[Job] | None] | None:
+    def _take(self, me: int, worker: threading.Thread) -> tuple[Job, deque[Job] | None] | None:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
         queue = self._queue
         # Leave when the pool shrank (even under load) or is closed and empty.
@@ -204,8 +200,12 @@ class Pool:
                 self._workers.discard(worker)
                 return None
             self._idle_workers += 1
-            self._has_work.wait()
+            woken = self._has_work.wait(KEEP_ALIVE)
             self._idle_workers -= 1
+            if not woken and not queue and len(self._workers) > MIN_THREADS:
+                self._workers.discard(worker)  # idle too long: retire
+                self._budget.resized(self._max_workers, len(self._workers))
+                return None
         job, batch = self._backlog.take(me, len(self._workers))
         self.running[me] = job
         if queue and self._idle_workers:
@@ -248,9 +248,10 @@ class Pool:
             return len(self._backlog), list(self.running.values()), len(self._workers)
 
     def resize(self, max_workers: int) -> None:
-        """Change the worker bound; extra workers leave once they are idle."""
+        """Change the cap; extra workers leave once they are idle."""
         with self._lock:
             self._max_workers = max_workers
+            self._budget.resized(max_workers, len(self._workers))
             self._has_work.notify_all()
             self._wake()
 
@@ -279,7 +280,7 @@ class Pool:
             return [*self.running.values(), *never_started]
 
     def _wait_until(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
-        # Lock held. Every state change that can make a predicate true notifies _is_idle.
+        # Lock held; whatever can make a predicate true notifies _is_idle.
         while not predicate():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -289,8 +290,7 @@ class Pool:
         return True
 
     def _close(self) -> None:
-        # Lock held. Hand-offs from now on go back to their callers; idle workers
-        # leave once the queue is empty; threads blocked for room stop waiting.
+        # Lock held. Later hand-offs go back to their callers; workers leave once idle.
         self._closed = True
         self._has_work.notify_all()
         self._has_room.notify_all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
@@ -20,7 +19,7 @@ from tests.app.helpers import hold_the_worker
 def test_defaults() -> None:
     """Unset settings take the documented defaults."""
     settings = conf.get()
-    assert settings.max_workers == min(32, (os.cpu_count() or 1) + 4)
+    assert settings.max_workers == 32
     assert settings.max_queue == 10_000
     assert settings.backpressure == "block"
     assert settings.block_timeout == 5.0

@@ -17,8 +17,9 @@ from django.test import override_settings
 import raincheck
 from raincheck import process, signals
 from raincheck import raincheck as decorate
+from raincheck.backlog import Overflow
 from raincheck.jobs import Job, run
-from raincheck.pool import Overflow, Pool
+from raincheck.pool import Pool
 from raincheck.stats import Stats
 from raincheck.testing import wait_idle
 from tests.app import jobs

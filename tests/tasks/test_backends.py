@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, override_settings
 from django.utils import timezone
 from pytest_django import Settings as SettingsWrapper
 
@@ -421,6 +421,7 @@ def test_get_result_of_another_alias_raises() -> None:
         task_backends["second"].get_result(result.id)
 
 
+@override_settings(RAINCHECK_MAX_WORKERS=1)  # one worker: the tasks finish in order
 def test_old_finished_results_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     """Only the most recent RESULT_LIMIT finished results are kept; unfinished ones always."""
     monkeypatch.setattr(backend._results, "limit", 2)

@@ -1,0 +1,149 @@
+"""raincheck's event loop for async jobs: one thread, many jobs awaiting at once, a bound.
+
+An ``async def`` job spends most of its time awaiting (a webhook, an email
+API). On a pool thread it would hold that thread while it waits; here, up to
+``RAINCHECK_ASYNC_CONCURRENCY`` of them run at once as tasks of one event loop,
+on one daemon thread named ``raincheck-loop`` started with the first async job.
+Each task is made in its job's context. The drain waits for them within its
+deadline, then cancels the rest and names them (docs/design.rst, "Async jobs").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from raincheck.jobs import Job, run_async
+from raincheck.stats import Counters
+
+
+class JobLoop:
+    """The event loop thread, its tasks, and what the drain and ``stats()`` need of them."""
+
+    def __init__(self, limit: int, counters: Counters) -> None:
+        self.counters = counters
+        self._limit = limit
+        # Reentrant only so that a signal handler can tell that its thread holds it.
+        self.lock = threading.RLock()
+        self._idle = threading.Condition(self.lock)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: dict[asyncio.Task[None], Job] = {}
+        self._waiting = 0  # accepted, not started: waiting for the concurrency bound
+        self._active = 0  # accepted, not finished
+        self._closed = False
+
+    def put(self, jobs: list[Job], *, max_queue: int) -> list[Job]:
+        """Accept what fits under ``max_queue`` waiting jobs; return the rest (lock free)."""
+        with self.lock:
+            if self._closed:
+                return jobs
+            room = max_queue - self._waiting if max_queue else len(jobs)
+            accepted, rest = jobs[: max(room, 0)], jobs[max(room, 0) :]
+            if accepted:
+                loop = self._loop or self._start()
+                if loop is None:
+                    return jobs
+                self._waiting += len(accepted)
+                self._active += len(accepted)
+                loop.call_soon_threadsafe(self._spawn, accepted)
+            return rest
+
+    def load(self) -> tuple[int, int]:
+        """``(waiting, running)`` async jobs right now."""
+        with self.lock:
+            return self._waiting, self._active - self._waiting
+
+    def wait_idle(self, timeout: float | None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            return self._wait_until_idle(deadline)
+
+    def drain(self, timeout: float | None) -> list[Job]:
+        """Stop accepting; wait up to ``timeout``; cancel and return what is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.lock:
+            self._closed = True
+            if self._wait_until_idle(deadline):
+                self._stop()
+                return []
+            left = list(self._tasks.items())
+        loop = self._loop
+        if loop is not None:
+            for task, _ in left:
+                loop.call_soon_threadsafe(task.cancel)
+            with self.lock:
+                # Cancelled tasks report and count themselves; give them a moment.
+                self._wait_until_idle(time.monotonic() + 1.0)
+                self._stop()
+        return [job for _, job in left]
+
+    def _start(self) -> asyncio.AbstractEventLoop | None:
+        # Lock held.
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(
+            target=self._serve, args=(loop,), name="raincheck-loop", daemon=True
+        )
+        try:
+            thread.start()
+        except RuntimeError:  # interpreter shutdown, or no thread to be had
+            loop.close()
+            return None
+        self._loop = loop
+        return loop
+
+    def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
+        asyncio.set_event_loop(loop)
+        self._semaphore = asyncio.Semaphore(self._limit)
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def _stop(self) -> None:
+        # Lock held.
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    def _spawn(self, jobs: list[Job]) -> None:
+        loop = self._loop
+        assert loop is not None
+        for job in jobs:
+            # Made in the job's context: the task runs in a copy of it.
+            task = job[3].run(loop.create_task, self._run(job))
+            with self.lock:
+                self._tasks[task] = job
+
+    async def _run(self, job: Job) -> None:
+        started = ok = False
+        try:
+            async with self._semaphore:
+                started = True
+                with self.lock:
+                    self._waiting -= 1
+                ok = await run_async(job)
+        except asyncio.CancelledError:
+            pass  # cancelled by the drain before it started: counted as dropped
+        finally:
+            if started:
+                self.counters.add(succeeded=int(ok), failed=int(not ok))
+            else:
+                self.counters.add(dropped=1)
+            with self.lock:
+                if not started:
+                    self._waiting -= 1
+                self._active -= 1
+                task = asyncio.current_task()
+                if task is not None:
+                    self._tasks.pop(task, None)
+                if not self._active:
+                    self._idle.notify_all()
+
+    def _wait_until_idle(self, deadline: float | None) -> bool:
+        # Lock held.
+        while self._active:
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self._idle.wait(None if remaining is None else min(remaining, threading.TIMEOUT_MAX))
+        return True
