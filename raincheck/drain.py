@@ -50,14 +50,17 @@ def refuse_inside_a_job(what: str) -> None:
 
 def _drain(timeout: float | None) -> None:
     state = process.current()
-    pool = state.pool
-    if pool is None:
+    pool, loop = state.pool, state.loop
+    if pool is None and loop is None:
         return
     if timeout is None:
         timeout = conf.get().shutdown_timeout
-    started, (_, running, _) = time.monotonic(), pool.load()
-    unfinished = pool.drain(timeout)
-    state.forget_pool(pool)
+    started = time.monotonic()
+    running = pool.load()[1] if pool is not None else []
+    # One deadline for both: the pool's threads and the loop's tasks run meanwhile.
+    unfinished = pool.drain(timeout) if pool is not None else []
+    cancelled = loop.drain(max(0.0, started + timeout - time.monotonic())) if loop else []
+    state.forget(pool, loop)
     late = time.monotonic() - started - timeout
     if late > LATE:
         # No thread could run at the deadline: a job held the GIL in C code
@@ -71,11 +74,13 @@ def _drain(timeout: float | None) -> None:
             timeout,
             ", ".join(job[0].name for job in running) or "none",
         )
-    if unfinished:
+    if unfinished or cancelled:
         names = ", ".join(job[0].name for job in unfinished)
+        names += "; async jobs cancelled: " * bool(cancelled)
+        names += ", ".join(job[0].name for job in cancelled)
         logger.warning(
             "raincheck: %d job(s) did not finish within the %.1f s shutdown timeout: %s",
-            len(unfinished),
+            len(unfinished) + len(cancelled),
             timeout,
             names,
         )
@@ -86,7 +91,7 @@ def drain_for_exit() -> None:
     state = process.current()
     if state.exiting:
         return
-    if state.pool is None and not buffers.requests_in_flight():
+    if state.pool is None and state.loop is None and not buffers.requests_in_flight():
         # Nothing was ever handed off (or it all drained already): nothing to
         # wait for, and no reason to read settings that may not be configured.
         state.exiting = True

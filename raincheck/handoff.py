@@ -11,6 +11,7 @@ import logging
 import os
 
 from raincheck import conf, process, signals
+from raincheck.backlog import Overflow
 from raincheck.jobs import Job, in_job, run, send_robust
 from raincheck.stats import Counters
 
@@ -39,6 +40,20 @@ def hand_off(jobs: list[Job]) -> None:
 def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
     state = process.current()
     counters = state.counters
+    if settings.run_async and any(job[0].is_async for job in jobs):
+        loop = state.live_loop(settings)
+        if loop is not None:
+            # Async jobs await on raincheck's event loop, many at once, not
+            # one per pool thread (raincheck.loop).
+            awaiting = [job for job in jobs if job[0].is_async]
+            jobs = [job for job in jobs if not job[0].is_async]
+            counters.add(scheduled=len(awaiting))
+            rest = loop.put(awaiting, max_queue=settings.max_queue)
+            if rest:
+                dropping = settings.backpressure in ("drop", "drop_oldest")
+                _overflowed(Overflow([] if dropping else rest, rest if dropping else []), settings)
+            if not jobs:
+                return
     pool = state.live_pool(settings) if settings.run_async else None
     if pool is None:
         ran_in_caller = len(jobs) if settings.run_async else 0
@@ -54,10 +69,16 @@ def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
     overflow = pool.put(
         jobs, max_queue=settings.max_queue, policy=policy, block_timeout=settings.block_timeout
     )
-    if overflow is None:
-        return
+    if overflow is not None:
+        _overflowed(overflow, settings)
+
+
+def _overflowed(overflow: Overflow, settings: conf.Conf) -> None:
+    """Report the jobs dropped, and run those the caller must, counting both."""
+    counters = process.current().counters
     dropped, to_run = overflow.dropped, overflow.run_in_caller
     counters.add(dropped=len(dropped), ran_in_caller=len(to_run))
+    policy = settings.backpressure
     for fn, args, kwargs, _ in dropped:
         logger.warning("raincheck job %s dropped: the queue is full (policy %r)", fn.name, policy)
         send_robust(signals.job_dropped, sender=fn.func, args=args, kwargs=kwargs, reason=policy)

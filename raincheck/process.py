@@ -13,18 +13,21 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 
-from raincheck import conf, servers
+from raincheck import conf, greenlets, servers
 from raincheck.jobs import find_jobs_of_workers
+from raincheck.loop import JobLoop
 from raincheck.pool import Pool
 from raincheck.stats import Counters, Stats
 from raincheck.worker import run_on_worker, worker_exit
 
 
 class ProcessState:
-    """The pool (created on first use), the counters and the exit flag of one process."""
+    """The pool and the event loop for async jobs (each created on first use), the
+    counters and the exit flag of one process."""
 
-    __slots__ = ("counters", "exiting", "lock", "pid", "pool")
+    __slots__ = ("counters", "exiting", "lock", "loop", "pid", "pool")
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -33,6 +36,7 @@ class ProcessState:
         self.lock = threading.RLock()
         self.counters = Counters()
         self.pool: Pool | None = None
+        self.loop: JobLoop | None = None
         self.exiting = False
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:
@@ -55,11 +59,26 @@ class ProcessState:
                 find_jobs_of_workers(self.pool.running)
             return self.pool
 
-    def forget_pool(self, pool: Pool) -> None:
-        """After ``pool`` has drained: the next hand-off creates a new one."""
+    def live_loop(self, settings: conf.Conf) -> JobLoop | None:
+        """The event loop for async jobs, made on first use; None once exit has
+        begun, or under gevent (raincheck.greenlets runs those jobs instead)."""
+        loop = self.loop
+        if loop is not None:
+            return loop
+        if greenlets.patched() or servers.threads_disabled():
+            return None
+        with self.lock:
+            if self.loop is None and not self.exiting:
+                self.loop = JobLoop(settings.async_concurrency, self.counters)
+            return self.loop
+
+    def forget(self, pool: Pool | None, loop: JobLoop | None) -> None:
+        """After they have drained: the next hand-off makes new ones."""
         with self.lock:
             if self.pool is pool:
                 self.pool = None
+            if self.loop is loop:
+                self.loop = None
 
 
 # By pid: a new child's first threads may race to replace the state, and
@@ -93,25 +112,32 @@ def holds_no_lock() -> bool:
     handler asks: it may have interrupted this thread inside one)."""
     state = current()
     locks = [state.lock, state.counters.lock]
-    if state.pool is not None:
-        locks.append(state.pool.lock)
+    locks += [part.lock for part in (state.pool, state.loop) if part is not None]
     return not any(lock._is_owned() for lock in locks)  # type: ignore[attr-defined]
 
 
 def stats() -> Stats:
     """A snapshot of this process's job counters."""
     state = current()
-    pool = state.pool
-    if pool is None:
-        return state.counters.snapshot()
-    queued, running, workers = pool.load()
-    return state.counters.snapshot(queued=queued, running=len(running), workers=workers)
+    queued = running = workers = peak = 0
+    if state.pool is not None:
+        queued, on_threads, workers = state.pool.load()
+        running, peak = len(on_threads), state.pool.peak_workers
+    if state.loop is not None:
+        waiting, awaiting = state.loop.load()
+        queued, running = queued + waiting, running + awaiting
+    return state.counters.snapshot(queued, running, workers, peak)
 
 
 def wait_idle(timeout: float | None = None) -> bool:
-    """Wait until this process's pool has nothing queued or running; False on timeout."""
-    pool = current().pool
-    return True if pool is None else pool.wait_idle(timeout)
+    """Wait until nothing is queued or running, on the pool or the loop; False on timeout."""
+    state = current()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for part in (state.pool, state.loop):
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if part is not None and not part.wait_idle(left):
+            return False
+    return True
 
 
 def _resize_pool() -> None:

@@ -15,7 +15,8 @@ class Stats:
     ``succeeded + failed + dropped == scheduled``; ``ran_in_caller`` counts the
     succeeded or failed jobs that backpressure or shutdown ran on the thread that
     handed them off rather than on the pool. ``queued`` counts every accepted job
-    not started yet, ``running`` the workers busy with a job. A worker that took
+    not started yet, ``running`` the jobs started and not finished (on the pool's
+    threads, and async jobs awaiting on raincheck's event loop). A worker that took
     several jobs in one step adds their outcomes once it has run them all, so
     while jobs run the counts may trail by a few jobs per worker.
     """
@@ -28,6 +29,8 @@ class Stats:
     dropped: int
     ran_in_caller: int
     workers: int
+    # The most pool threads at once, since the pool was made (it grows and shrinks).
+    peak_workers: int = 0
 
 
 class Counters:
@@ -63,7 +66,9 @@ class Counters:
             self.dropped += dropped
             self.ran_in_caller += ran_in_caller
 
-    def snapshot(self, queued: int = 0, running: int = 0, workers: int = 0) -> Stats:
+    def snapshot(
+        self, queued: int = 0, running: int = 0, workers: int = 0, peak_workers: int = 0
+    ) -> Stats:
         with self.lock:
             return Stats(
                 scheduled=self.scheduled,
@@ -74,4 +79,5 @@ class Counters:
                 dropped=self.dropped,
                 ran_in_caller=self.ran_in_caller,
                 workers=workers,
+                peak_workers=peak_workers,
             )

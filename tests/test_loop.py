@@ -1,0 +1,87 @@
+"""Async jobs await together on raincheck's event loop, within a bound, and drain on time."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+import pytest
+from django.test import override_settings
+
+import raincheck
+from raincheck import raincheck as decorate
+from raincheck.testing import wait_idle
+from tests.app.jobs import HOLD_LIMIT
+
+state = {"now": 0, "peak": 0}
+lock = threading.Lock()
+threads: set[str] = set()
+
+
+@decorate
+async def nap(seconds: float) -> None:
+    with lock:
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+        threads.add(threading.current_thread().name)
+    await asyncio.sleep(seconds)
+    with lock:
+        state["now"] -= 1
+
+
+@decorate
+async def forever() -> None:
+    await asyncio.Event().wait()
+
+
+@pytest.fixture(autouse=True)
+def _reset() -> None:
+    state.update(now=0, peak=0)
+    threads.clear()
+
+
+def test_many_async_jobs_await_at_once_on_one_thread() -> None:
+    """200 async jobs that each await: they overlap on one thread, and all succeed."""
+    for _ in range(200):
+        nap.schedule(0.05)
+    wait_idle(HOLD_LIMIT)
+    assert state["peak"] > 10
+    assert threads == {"raincheck-loop"}
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded, stats.workers) == (200, 200, 0)
+
+
+@override_settings(RAINCHECK_ASYNC_CONCURRENCY=5)
+def test_async_concurrency_bounds_the_jobs_awaiting_at_once() -> None:
+    """No more than RAINCHECK_ASYNC_CONCURRENCY async jobs run at once; the rest wait."""
+    for _ in range(40):
+        nap.schedule(0.01)
+    wait_idle(HOLD_LIMIT)
+    assert state["peak"] == 5
+    assert raincheck.stats().succeeded == 40
+
+
+def test_the_drain_cancels_unfinished_async_jobs_and_names_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At the deadline, async jobs still awaiting are cancelled, named, and counted."""
+    caplog.set_level(logging.WARNING, logger="raincheck")
+    forever.schedule()
+    nap.schedule(0.0)
+    raincheck.shutdown(timeout=0.5)
+    assert "async jobs cancelled: tests.test_loop.forever" in caplog.text
+    stats = raincheck.stats()
+    assert stats.succeeded + stats.failed + stats.dropped == stats.scheduled == 2
+    assert stats.failed == 1
+
+
+@override_settings(RAINCHECK_ASYNC_CONCURRENCY=1, RAINCHECK_MAX_QUEUE=2)
+def test_async_jobs_past_the_queue_bound_follow_the_backpressure_policy() -> None:
+    """Waiting async jobs count against RAINCHECK_MAX_QUEUE; the rest run in the caller."""
+    for _ in range(6):
+        nap.schedule(0.02)
+    wait_idle(HOLD_LIMIT)
+    stats = raincheck.stats()
+    assert stats.succeeded == stats.scheduled == 6
+    assert stats.ran_in_caller >= 1
