@@ -19,13 +19,16 @@ import threading
 from collections.abc import Callable
 from contextvars import ContextVar, Token
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from debug_toolbar.panels import Panel
-from debug_toolbar.toolbar import DebugToolbar
 from django.http import HttpRequest, HttpResponse
 
 from raincheck import conf, process, scheduling, signals
+
+if TYPE_CHECKING:
+    # Only for its type: importing it at run time needs the toolbar's app loaded.
+    from debug_toolbar.toolbar import DebugToolbar
 
 __all__ = ["RaincheckPanel", "short_repr"]
 
