@@ -18,7 +18,7 @@ import django
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.signals import request_finished, request_started
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.test import RequestFactory, override_settings
 from pytest_django import Settings as SettingsWrapper
 
@@ -53,10 +53,6 @@ class Toolbar:
         json.dumps(data)
 
 
-def _respond(request: HttpRequest) -> HttpResponse:
-    return HttpResponse()
-
-
 @pytest.fixture(autouse=True)
 def _forget_calls() -> Iterator[None]:
     yield
@@ -64,8 +60,16 @@ def _forget_calls() -> Iterator[None]:
         jobs.calls.clear()
 
 
+def needs_tasks() -> None:
+    pytest.importorskip(
+        "raincheck.tasks.framework",
+        reason="needs django.tasks (Django >= 6.0) or the django-tasks backport",
+        exc_type=ImportError,
+    )
+
+
 def new_panel() -> RaincheckPanel:
-    return RaincheckPanel(cast("DebugToolbar", Toolbar()), _respond)
+    return RaincheckPanel(cast("DebugToolbar", Toolbar()), lambda request: HttpResponse())
 
 
 def stats(panel: RaincheckPanel) -> dict[str, Any]:
@@ -90,8 +94,7 @@ def recorded(status: int = 200) -> Iterator[RaincheckPanel]:
 
 
 def listed(panel: RaincheckPanel) -> list[dict[str, Any]]:
-    jobs_: list[dict[str, Any]] = stats(panel)["jobs"]
-    return jobs_
+    return cast("list[dict[str, Any]]", stats(panel)["jobs"])
 
 
 def test_lists_each_job_with_its_name_arguments_options_and_destination() -> None:
@@ -192,11 +195,7 @@ def test_immediate_and_captured_jobs_say_so(settings: SettingsWrapper) -> None:
 
 def test_a_routed_job_names_its_tasks_backend(settings: SettingsWrapper) -> None:
     """Under RAINCHECK_TASKS_BACKEND the job is listed as routed to that backend's alias."""
-    pytest.importorskip(
-        "raincheck.tasks.framework",
-        reason="needs django.tasks (Django >= 6.0) or the django-tasks backport",
-        exc_type=ImportError,
-    )
+    needs_tasks()
     dummy = "django.tasks" if django.VERSION >= (6, 0) else "django_tasks"
     settings.TASKS = {"outbox": {"BACKEND": f"{dummy}.backends.dummy.DummyBackend"}}
     settings.RAINCHECK_TASKS_BACKEND = "outbox"
@@ -211,11 +210,7 @@ def test_a_raincheck_backend_task_shows_the_task_and_its_arguments(
     settings: SettingsWrapper,
 ) -> None:
     """A task enqueued on RaincheckBackend is listed under its own path, with its arguments."""
-    pytest.importorskip(
-        "raincheck.tasks.framework",
-        reason="needs django.tasks (Django >= 6.0) or the django-tasks backport",
-        exc_type=ImportError,
-    )
+    needs_tasks()
     settings.TASKS = {"default": {"BACKEND": "raincheck.backends.RaincheckBackend"}}
     from tests.tasks.tasks import add
 
