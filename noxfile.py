@@ -156,9 +156,10 @@ def _install(session: nox.Session, django: str) -> None:
     # the django-tasks backport can be tested. The Redis engines (the "scale"
     # groups) need 5.2 too, and django-tasks-celery Django 6 (its group's marker
     # leaves Python < 3.12 out); a test whose engine is missing says so as it skips.
+    # django-debug-toolbar 8 (the "toolbar" group) needs Django 5.2 as well.
     tasks = ["django-tasks"]
     if django != "4.2":
-        groups = ["tasks", "scale", *(["scale-django6"] if django >= "6" else [])]
+        groups = ["tasks", "scale", "toolbar", *(["scale-django6"] if django >= "6" else [])]
         tasks = list(nox.project.dependency_groups(pyproject, *groups))
     requirements = [
         "-e",

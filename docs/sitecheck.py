@@ -25,15 +25,10 @@ import base64
 import contextlib
 import functools
 import http.server
-import json
 import os
 import shutil
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -42,29 +37,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import websocket
-
 DOCS = Path(__file__).resolve().parent
+# The Chromium driver is shared with the tests (tests/browser.py).
+sys.path.insert(0, str(DOCS.parent))
+from tests import browser  # noqa: E402
+from tests.browser import TIMEOUT  # noqa: E402
+
 WIDTHS = (1280, 390)
 HEIGHT = 900
 KEY_PAGES = ("index", "design", "servers", "benchmarks", "tasks", "installation")
 # Chromium caps a screenshot's size; the longest pages are cut there.
 MAX_SCREENSHOT_HEIGHT = 14000
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-    "--remote-debugging-address=127.0.0.1",
-    # Port 0: Chromium picks a free port and writes it to DevToolsActivePort.
-    "--remote-debugging-port=0",
-)
-TIMEOUT = 30.0
 
 # Runs in the page once it has loaded; returns what the page shows, as JSON.
 # Sizes are compared with a pixel of slack for sub-pixel layout.
@@ -153,45 +136,6 @@ class Report:
         self.problems.append(f"{where}: {problem}")
 
 
-class DevTools:
-    """A minimal DevTools protocol client over the browser's WebSocket."""
-
-    def __init__(self, url: str) -> None:
-        # No Origin header: Chromium refuses WebSocket clients from other origins.
-        self.ws = websocket.create_connection(url, timeout=TIMEOUT, suppress_origin=True)
-        self.last_id = 0
-        self.pending: list[dict[str, Any]] = []
-
-    def call(self, method: str, session: str | None = None, **params: Any) -> dict[str, Any]:
-        self.last_id += 1
-        message: dict[str, Any] = {"id": self.last_id, "method": method, "params": params}
-        if session:
-            message["sessionId"] = session
-        self.ws.send(json.dumps(message))
-        while True:
-            reply = json.loads(self.ws.recv())
-            if reply.get("id") == self.last_id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method}: {reply['error']}")
-                result: dict[str, Any] = reply.get("result", {})
-                return result
-            self.pending.append(reply)
-
-    def wait_for(self, event: str, session: str) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            for i, message in enumerate(self.pending):
-                if message.get("method") == event and message.get("sessionId") == session:
-                    del self.pending[i]
-                    return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no {event} within {TIMEOUT} s")
-            self.pending.append(json.loads(self.ws.recv()))
-
-    def close(self) -> None:
-        self.ws.close()
-
-
 @contextlib.contextmanager
 def serve(root: Path) -> Iterator[str]:
     """Serve ``root`` on 127.0.0.1, on a free port, from a thread of this process."""
@@ -212,52 +156,10 @@ def serve(root: Path) -> Iterator[str]:
 
 
 def find_chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    sys.exit("docs-check: Chromium not found (Debian: apt-get install chromium)")
-
-
-@contextlib.contextmanager
-def chromium() -> Iterator[DevTools]:
-    """Start headless Chromium with a fresh profile; stop it by its PID."""
-    with tempfile.TemporaryDirectory(prefix="raincheck-docs-check-") as profile:
-        log = Path(profile, "chromium.log").open("w")  # noqa: SIM115 (closed below)
-        process = subprocess.Popen(
-            [find_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            # Its own process group, so that its helper processes go with it.
-            start_new_session=True,
-        )
-        try:
-            active = Path(profile, "DevToolsActivePort")
-            deadline = time.monotonic() + TIMEOUT
-            while not (active.exists() and len(active.read_text().splitlines()) >= 2):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.flush()
-                    output = Path(profile, "chromium.log").read_text()[-2000:]
-                    raise RuntimeError(f"Chromium did not start:\n{output}")
-                time.sleep(0.1)
-            port, path = active.read_text().splitlines()[:2]
-            client = DevTools(f"ws://127.0.0.1:{port}{path}")
-            try:
-                yield client
-            finally:
-                client.close()
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            # The renderers exit with the browser; any that did not are in its group.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(process.pid, signal.SIGKILL)
-            log.close()
+    path = browser.find_chromium()
+    if path is None:
+        sys.exit("docs-check: Chromium not found (Debian: apt-get install chromium)")
+    return path
 
 
 def pages(root: Path) -> list[str]:
@@ -271,7 +173,7 @@ def pages(root: Path) -> list[str]:
 
 
 def check_page(
-    tools: DevTools, session: str, base: str, page: str, *, width: int, shots: Path | None
+    tools: browser.DevTools, session: str, base: str, page: str, *, width: int, shots: Path | None
 ) -> dict[str, Any]:
     tools.call("Page.navigate", session, url=base + page)
     tools.wait_for("Page.loadEventFired", session)
@@ -327,7 +229,7 @@ def run(root: Path, shots: Path | None) -> Report:
     if shots is not None:
         shutil.rmtree(shots, ignore_errors=True)
         shots.mkdir(parents=True)
-    with serve(root) as base, chromium() as tools:
+    with serve(root) as base, browser.chromium(find_chromium()) as tools:
         target = tools.call("Target.createTarget", url="about:blank")["targetId"]
         session = tools.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
         tools.call("Page.enable", session)

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from raincheck import conf
+from raincheck import conf, signals
+from raincheck.announce import announce
 from raincheck.buffers import request_buffer
 from raincheck.handoff import hand_off
 from raincheck.jobs import Job, call
@@ -23,7 +24,8 @@ class DirectPath:
 
     ``open`` is True only while no capture is in progress and the settings are
     loaded, valid, and neither IMMEDIATE, nor routed to a Tasks backend, nor
-    ``DEBUG`` (which checks every job's arguments at ``.schedule()``). A
+    ``DEBUG`` (which checks every job's arguments at ``.schedule()``), and no
+    ``job_scheduled`` receiver is connected (it must see every job). A
     settings change closes it; ``refresh_direct_path()`` decides it again, on
     the next ``schedule()`` and when a capture starts or ends.
     """
@@ -52,6 +54,8 @@ def schedule(job: Job, *, unique_key: object = None) -> None:
         check = getattr(job[0], "check_arguments", None)
         if check is not None:
             check(job[1], job[2])
+    if signals.job_scheduled.receivers:
+        announce(job, settings, capturing=bool(_captures), unique_key=unique_key)
     if _captures:
         _captures[-1](job)
         return
@@ -80,7 +84,8 @@ def refresh_direct_path() -> None:
         # Not configured, or invalid: schedule() reports it, every time.
         direct_path.open = False
         return
-    direct_path.open = not (
+    # A job_scheduled receiver (the debug toolbar panel) must see every job.
+    direct_path.open = not signals.job_scheduled.receivers and not (
         _captures or settings.immediate or settings.tasks_backend is not None or settings.debug
     )
 
