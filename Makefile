@@ -38,7 +38,7 @@ unit: $(VENVS)/test/.installed
 docs: $(VENVS)/docs/.installed
 	$(VENVS)/docs/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
 
-# Python 3.10-3.13 x Django 4.2/5.2/6.1, for every interpreter present (see noxfile.py),
+# Python 3.10-3.13 x Django 4.2/5.2/6.0/6.1, for every interpreter present (see noxfile.py),
 # then a summary of the pairs that ran, failed or were skipped.
 # NOX_ARGS: nox options, then '-- ARGS' for pytest, e.g. NOX_ARGS='-p 3.12 -- -m "not server"'.
 MATRIX_REPORT := $(VENVS)/matrix/report.json

@@ -73,6 +73,8 @@ KILL_AFTER = 30
 # the stacks) and pytest-timeout's failure ("Timeout (>300.0s) from pytest-timeout").
 HANG_EVIDENCE = re.compile(r"^Timeout \(\d+:\d\d:\d\d(\.\d+)?\)!$|from pytest-timeout", re.M)
 PYTEST_TIMEOUT_FAILURE = "from pytest-timeout"
+# A test function's frame in such a dump: which test was stuck.
+STUCK_TEST = re.compile(r'File "(?:[^"]*/)?(tests/[^"]+\.py)", line \d+ in (test_\w+)')
 
 
 def _pyenv_root() -> Path:
@@ -176,8 +178,10 @@ def _backstop_reason(log: Path, took: float) -> str:
     except OSError:
         text = ""
     stopped = f"pytest stopped by the {PYTEST_TIMEOUT} s backstop after {took:.0f} s"
-    if HANG_EVIDENCE.search(text):
-        return f"{stopped}: a test hangs (its stacks are above, and in {log.name})"
+    if evidence := HANG_EVIDENCE.search(text):
+        test = STUCK_TEST.search(text, evidence.start())
+        which = f"{test.group(1)}::{test.group(2)}" if test else "a test"
+        return f"{stopped}: {which} hangs (its stacks are above, and in {log.name})"
     return (
         f"{stopped}, unfinished; no test was stuck (no timeout dump): the machine was too"
         f" slow for RAINCHECK_MATRIX_TIMEOUT, not hung"

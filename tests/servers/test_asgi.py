@@ -1,8 +1,8 @@
 """ASGI: a client that goes away before the response (SPEC §3.1; FACTS.md §5).
 
-When the client disconnects, Django 5.2 and 6.1 cancel an async view and send
-``request_finished`` themselves (5.2: ``asyncio.wait`` then ``request_finished``;
-6.1: a ``TaskGroup``); Django 4.2 does not notice and lets the view finish,
+When the client disconnects, Django 5.2 to 6.1 cancel an async view and send
+``request_finished`` themselves (5.2 and 6.0: ``asyncio.wait`` then
+``request_finished``; 6.1: a ``TaskGroup``); Django 4.2 does not notice and lets the view finish,
 its response going nowhere, then sends ``request_finished`` as usual. Either
 way the abandoned request's jobs are handed off at its own end.
 
