@@ -268,7 +268,9 @@ def _junit_counts(path: Path) -> dict[str, int]:
 
 
 def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 60 else f"{seconds // 60:.0f} min {seconds % 60:02.0f} s"
+    # Rounded first: 179.6 s is "3 min 00 s", not "2 min 60 s".
+    whole = round(seconds)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60:02d} s"
 
 
 def _describe_tests(counts: dict[str, int]) -> str:
