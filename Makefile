@@ -45,7 +45,7 @@ docs: $(VENVS)/docs/.installed
 docs-check: docs
 	$(VENVS)/docs/bin/python docs/sitecheck.py docs/_build/html
 
-# Python 3.10-3.13 x Django 4.2/5.2/6.1, for every interpreter present (see noxfile.py),
+# Python 3.10-3.13 x Django 4.2/5.2/6.0/6.1, for every interpreter present (see noxfile.py),
 # then a summary of the pairs that ran, failed or were skipped.
 # NOX_ARGS: nox options, then '-- ARGS' for pytest, e.g. NOX_ARGS='-p 3.12 -- -m "not server"'.
 MATRIX_REPORT := $(VENVS)/matrix/report.json

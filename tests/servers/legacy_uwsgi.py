@@ -7,6 +7,10 @@ CPython 3.10-3.12 only: the environment is built with one of those, whatever
 runs pytest, with the same Django and asgiref as this one (raincheck itself
 comes from the repository through ``PYTHONPATH``), and kept in pytest's cache
 directory. Building it needs the package index; without it the tests skip.
+
+Pytest runs that share the cache directory (the version matrix runs two at a
+time, and two pairs can need the same environment) build it one at a time,
+under a lock: the second finds it ready instead of deleting it under the first.
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ def _python_below_3_13() -> str:
 
 def legacy_uwsgi_python(cache_dir: Path) -> str:
     """The ``python`` of a virtualenv with pyuwsgi 2.0.26 and this Django; built once."""
+    import fcntl  # POSIX only, as uWSGI is
+
+    with (cache_dir / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(cache_dir)
+
+
+def _build(cache_dir: Path) -> str:
     python = _python_below_3_13()
     version = subprocess.run(
         [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],

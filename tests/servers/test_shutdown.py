@@ -12,7 +12,6 @@ Their own kill deadlines (gunicorn's ``graceful_timeout``, uWSGI's
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 
@@ -53,15 +52,13 @@ def test_hung_job_does_not_hold_the_worker_past_the_shutdown_timeout(
     server.get_json("/naps/?prefix=hung&n=1&seconds=60")
     server.wait_for_events(lambda seen: count(seen, "hung-0", "start") == 1, "the job to start")
 
-    stopping = time.monotonic()
     server.send_signal(signal.SIGTERM)
+    # Exiting within EXIT_DEADLINE, well short of the job's 60 s, is the bound.
     code = server.wait_exit(EXIT_DEADLINE)
-    took = time.monotonic() - stopping
 
     assert code is not None, server.report(
         f"gunicorn still running {EXIT_DEADLINE} s after SIGTERM"
     )
-    assert took < EXIT_DEADLINE
     warnings = [
         line
         for line in server.log().splitlines()

@@ -31,7 +31,7 @@ from raincheck.tasks.framework import (  # noqa: E402
 )
 from raincheck.testing import capture, wait_idle  # noqa: E402
 from tests.app import jobs  # noqa: E402
-from tests.app.helpers import fails_with_async_client_before_django_6  # noqa: E402
+from tests.app.helpers import fails_with_async_client_before_django_6_1  # noqa: E402
 from tests.tasks import tasks, views  # noqa: E402
 
 SUCCESSFUL = TaskResultStatus.SUCCESSFUL
@@ -203,7 +203,7 @@ def test_async_task_failure_is_recorded() -> None:
     assert "async broken" in result.errors[0].traceback
 
 
-@fails_with_async_client_before_django_6
+@fails_with_async_client_before_django_6_1
 def test_aenqueue_from_an_async_view_runs_after_the_response(
     task_signals: dict[str, list[dict[str, Any]]],
 ) -> None:

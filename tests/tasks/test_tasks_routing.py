@@ -33,7 +33,7 @@ from raincheck.tasks.routing import (  # noqa: E402
     routed_task,
 )
 from raincheck.testing import capture, wait_idle  # noqa: E402
-from tests.app.helpers import fails_with_async_client_before_django_6  # noqa: E402
+from tests.app.helpers import fails_with_async_client_before_django_6_1  # noqa: E402
 from tests.app.jobs import record, values  # noqa: E402
 from tests.tasks import jobs  # noqa: E402
 
@@ -92,7 +92,7 @@ def test_routed_job_runs_through_the_backend(
     assert result.return_value == "hello ada!"
 
 
-@fails_with_async_client_before_django_6
+@fails_with_async_client_before_django_6_1
 def test_async_job_from_an_async_view_runs_as_an_async_task(
     settings: SettingsWrapper, finished: list[dict[str, Any]]
 ) -> None:
