@@ -119,7 +119,7 @@ SERVERS: tuple[ServerSpec, ...] = (
         uvicorn_argv("--workers", "1"),
         asgi=True,
         concurrent=True,
-        # SIGTERM ends uvicorn without exit hooks (FACTS.md §5); SIGINT drains.
+        # SIGTERM ends uvicorn without exit hooks (docs/design.rst); SIGINT drains.
         stop_signal=signal.SIGINT,
         graceful_stop=_send(signal.SIGINT),
     ),
@@ -138,7 +138,7 @@ SERVERS: tuple[ServerSpec, ...] = (
         waitress_argv("--threads=4"),
         asgi=False,
         concurrent=True,
-        # SIGTERM ends waitress without exit hooks (FACTS.md §8); SIGINT drains.
+        # SIGTERM ends waitress without exit hooks (docs/design.rst); SIGINT drains.
         stop_signal=signal.SIGINT,
         graceful_stop=_send(signal.SIGINT),
     ),

@@ -5,7 +5,7 @@ with its output in a log file and a directory of its own for events and
 markers. It is started as ``python -m gunicorn``/``python -m uvicorn`` would be,
 through a two-line launcher that first restores SIGINT's default handler: a
 process started in the background from a non-interactive shell inherits SIGINT
-as ignored (FACTS.md §8), and a SIGINT test would then prove nothing. (The
+as ignored (docs/servers.rst), and a SIGINT test would then prove nothing. (The
 launcher does in the child what ``preexec_fn`` would, without running Python
 code between fork and exec, which is unsafe in a multi-threaded pytest process.)
 

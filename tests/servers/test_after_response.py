@@ -1,4 +1,4 @@
-"""A job starts only once its request's whole body has been sent (SPEC §3.1), on every server.
+"""A job starts only once its request's whole body has been sent, on every server.
 
 The view schedules ``mark(tag)`` and, at the last moment before the body is
 complete (in the view for a plain response, before the last chunk of a

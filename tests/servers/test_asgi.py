@@ -1,4 +1,4 @@
-"""ASGI: a client that goes away before the response (SPEC §3.1; FACTS.md §5).
+"""ASGI: a client that goes away before the response (docs/servers.rst, "Clients that go away").
 
 When the client disconnects, Django 5.2 to 6.1 cancel an async view and send
 ``request_finished`` themselves (5.2 and 6.0: ``asyncio.wait`` then

@@ -1,4 +1,4 @@
-"""One request's end never hands off another request's jobs (SPEC §3.1), on real servers.
+"""One request's end never hands off another request's jobs, on real servers.
 
 Request A schedules job A, then holds its view open until job B's marker
 exists. Request B schedules job B and answers at once. With per-request buffers,

@@ -1,4 +1,4 @@
-"""A real PostgreSQL: the pool's database connections, seen from pg_stat_activity (SPEC §3.7).
+"""A real PostgreSQL: the pool's database connections, seen from pg_stat_activity.
 
 A gunicorn gthread worker with ``RAINCHECK_MAX_WORKERS = 4`` runs thousands of
 jobs that each ask PostgreSQL, through Django's connection, which session they

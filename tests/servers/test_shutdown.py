@@ -1,10 +1,10 @@
-"""A graceful stop drains the pool, within RAINCHECK_SHUTDOWN_TIMEOUT (SPEC §4, Shutdown).
+"""A graceful stop drains the pool, within RAINCHECK_SHUTDOWN_TIMEOUT (docs/design.rst).
 
 Each server is stopped the way its documentation says to stop it gracefully:
 gunicorn and daphne with SIGTERM, uvicorn, waitress and runserver with SIGINT
 (they die on SIGTERM, see test_sigterm.py), uWSGI through its master FIFO (its
 signals are brutal, see test_uwsgi.py). The server finishes its requests, its
-process exits normally and raincheck's exit drain runs (FACTS.md §3-§8).
+process exits normally and raincheck's exit drain runs (docs/design.rst).
 Their own kill deadlines (gunicorn's ``graceful_timeout``, uWSGI's
 ``worker-reload-mercy``) are above the drain deadline used here.
 """

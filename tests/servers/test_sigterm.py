@@ -1,7 +1,7 @@
-"""SIGTERM under servers that die on it: RAINCHECK_DRAIN_ON_SIGTERM and raincheck.W002 (SPEC §4).
+"""SIGTERM under servers that die on it: RAINCHECK_DRAIN_ON_SIGTERM and raincheck.W002.
 
 uvicorn, waitress and ``runserver --noreload`` end the process on SIGTERM
-without running Python's exit hooks (FACTS.md §5, §8), which loses the queued
+without running Python's exit hooks (docs/design.rst), which loses the queued
 jobs. With ``RAINCHECK_DRAIN_ON_SIGTERM = True``, raincheck's own handler drains
 the pool first, then hands the signal on (so the exit status still says
 SIGTERM). Without it, raincheck logs ``raincheck.W002`` at the first hand-off.
