@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+try:
     from django.tasks import (
         DEFAULT_TASK_BACKEND_ALIAS,
         DEFAULT_TASK_QUEUE_NAME,
@@ -25,25 +25,8 @@ if TYPE_CHECKING:
     from django.tasks.signals import task_enqueued, task_finished, task_started
     from django.utils.inspect import is_module_level_function
     from django.utils.json import normalize_json
-else:
-    try:
-        from django.tasks import (
-            DEFAULT_TASK_BACKEND_ALIAS,
-            DEFAULT_TASK_QUEUE_NAME,
-            Task,
-            TaskContext,
-            TaskResult,
-            TaskResultStatus,
-            task,
-            task_backends,
-        )
-        from django.tasks.backends.base import BaseTaskBackend
-        from django.tasks.base import TaskError
-        from django.tasks.exceptions import InvalidTask, InvalidTaskBackend, TaskResultDoesNotExist
-        from django.tasks.signals import task_enqueued, task_finished, task_started
-        from django.utils.inspect import is_module_level_function
-        from django.utils.json import normalize_json
-    except ImportError:
+except ImportError:  # Django < 6.0: the backport, if installed
+    if not TYPE_CHECKING:  # mypy checks against django.tasks
         try:
             from django_tasks import (
                 DEFAULT_TASK_BACKEND_ALIAS,
