@@ -27,12 +27,12 @@ import pytest
 from tests.servers.catalog import ServerSpec, params, spec
 from tests.servers.conftest import ONE_WORKER, ServerFactory
 from tests.servers.harness import Event, Server, ServerError, count, only, wait_until
-from tests.servers.project.observability import (
-    ENV,
-    SENTRY_FILE,
-    STRUCTLOG_FILE,
-    WAIT_SECONDS,
-)
+from tests.servers.project.observability import ENV, WAIT_SECONDS
+
+# The files the servers write (tests/servers/project/observe_structlog.py and
+# observe_sentry.py, which import the libraries).
+STRUCTLOG_FILE = "structlog.jsonl"
+SENTRY_FILE = "sentry.jsonl"
 
 pytestmark = pytest.mark.server
 

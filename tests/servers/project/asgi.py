@@ -24,7 +24,7 @@ from tests.servers.project.events import record
 
 if observability.LIBRARY == "otel":
     # Before Django builds its middleware chain, which the instrumentation joins.
-    observability.instrument_opentelemetry()
+    from tests.servers.project import observe_otel  # noqa: F401
 
 django_application = get_asgi_application()
 

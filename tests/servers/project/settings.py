@@ -50,19 +50,15 @@ LOGGING: dict[str, Any] = {
 # set up as docs/observability.rst says; the other server tests import none of them.
 OBSERVE = os.environ.get("RAINCHECK_TEST_OBSERVE", "")
 if OBSERVE:
-    from tests.servers.project import observability
-
     MIDDLEWARE = [*MIDDLEWARE, "tests.servers.project.observability.path_middleware"]
     if OBSERVE == "structlog":
+        from tests.servers.project import observe_structlog
+
         INSTALLED_APPS = [*INSTALLED_APPS, "django_structlog"]
         MIDDLEWARE = [*MIDDLEWARE, "django_structlog.middlewares.RequestMiddleware"]
-        LOGGING = observability.structlog_logging(
-            os.path.join(os.environ["RAINCHECK_TEST_DIR"], observability.STRUCTLOG_FILE)
-        )
-        observability.configure_structlog()
+        LOGGING = observe_structlog.LOGGING
     elif OBSERVE.startswith("sentry"):
-        receiver = OBSERVE == "sentry-recipe"
-        observability.init_sentry(report_through_receiver=receiver)
-        if receiver:
-            # The project has no app of its own whose ready() would connect it.
-            observability.connect_sentry_receiver()
+        from tests.servers.project import observe_sentry  # noqa: F401  (sentry_sdk.init)
+
+        if OBSERVE == "sentry-recipe":
+            from tests.servers.project import sentry_receiver  # noqa: F401  (connects it)

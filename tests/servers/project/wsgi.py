@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 if observability.LIBRARY == "otel":
     # Before Django builds its middleware chain, which the instrumentation joins.
-    observability.instrument_opentelemetry()
+    from tests.servers.project import observe_otel  # noqa: F401
 
 django_application = get_wsgi_application()
 
