@@ -54,8 +54,16 @@ if OBSERVE:
     if OBSERVE == "structlog":
         from tests.servers.project import observe_structlog
 
-        INSTALLED_APPS = [*INSTALLED_APPS, "django_structlog"]
-        MIDDLEWARE = [*MIDDLEWARE, "django_structlog.middlewares.RequestMiddleware"]
+        # Shaped like docs/observability.rst's lines: tests/test_observability_docs.py
+        # finds them here.
+        INSTALLED_APPS = [
+            *INSTALLED_APPS,
+            "django_structlog",
+        ]
+        MIDDLEWARE = [
+            *MIDDLEWARE,
+            "django_structlog.middlewares.RequestMiddleware",
+        ]
         LOGGING = observe_structlog.LOGGING
     elif OBSERVE.startswith("sentry"):
         from tests.servers.project import observe_sentry  # noqa: F401  (sentry_sdk.init)
