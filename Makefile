@@ -15,7 +15,7 @@ $(VENVS)/%/.installed: pyproject.toml
 	touch $@
 
 GROUPS_demo := --group test
-GROUPS_test := --group test --group toolbar --group tasks --group scale --group scale-django6 --group lint
+GROUPS_test := --group test --group toolbar --group observability --group tasks --group scale --group scale-django6 --group lint
 GROUPS_docs := --group docs
 GROUPS_matrix := --group matrix
 GROUPS_bench := --group benchmark --group test

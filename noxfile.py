@@ -7,8 +7,8 @@ Run it with ``make matrix`` (which also prints the summary at the end), or with
   ``$PYENV_ROOT/versions`` (``~/.pyenv`` by default); the pyenv ones are put on
   ``PATH`` here, so no shell setup is needed. A pair whose interpreter is missing
   is *skipped* with the reason, also on CI (nox would fail it there by default).
-* Each session installs raincheck (editable), the ``test`` dependency group and
-  ``django~=X.Y.0``, then runs the whole suite, server tests included
+* Each session installs raincheck (editable), the ``test`` and ``observability``
+  dependency groups and ``django~=X.Y.0``, then runs the whole suite, server tests included
   (``python -m pytest``). Anything after ``--`` goes to pytest:
   ``make matrix NOX_ARGS='-- -m "not server"'`` leaves the servers out.
 * Sessions run in parallel, one per core (``-j N`` overrides),
@@ -229,10 +229,12 @@ def _install(session: nox.Session, django: str) -> None:
     if django != "4.2":
         groups = ["tasks", "scale", "toolbar", *(["scale-django6"] if django >= "6" else [])]
         tasks = list(nox.project.dependency_groups(pyproject, *groups))
+    # The observability libraries install on every pair (docs/observability.rst's
+    # recipes are tested everywhere); pip takes django-structlog 10 on Django 4.2.
     requirements = [
         "-e",
         ".",
-        *nox.project.dependency_groups(pyproject, "test"),
+        *nox.project.dependency_groups(pyproject, "test", "observability"),
         *tasks,
         f"django~={django}.0",
     ]

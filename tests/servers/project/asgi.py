@@ -19,7 +19,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.servers.project.settings"
 
 from django.core.asgi import get_asgi_application
 
+from tests.servers.project import observability
 from tests.servers.project.events import record
+
+if observability.LIBRARY == "otel":
+    # Before Django builds its middleware chain, which the instrumentation joins.
+    from tests.servers.project import observe_otel  # noqa: F401
 
 django_application = get_asgi_application()
 

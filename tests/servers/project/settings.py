@@ -45,3 +45,28 @@ LOGGING: dict[str, Any] = {
     },
     "loggers": {"raincheck": {"handlers": ["stderr"], "level": "INFO", "propagate": False}},
 }
+
+# tests/servers/test_observability.py runs a server with one observability library,
+# set up as docs/observability.rst says; the other server tests import none of them.
+OBSERVE = os.environ.get("RAINCHECK_TEST_OBSERVE", "")
+if OBSERVE:
+    MIDDLEWARE = [*MIDDLEWARE, "tests.servers.project.observability.path_middleware"]
+    if OBSERVE == "structlog":
+        from tests.servers.project import observe_structlog
+
+        # Shaped like docs/observability.rst's lines: tests/test_observability_docs.py
+        # finds them here.
+        INSTALLED_APPS = [
+            *INSTALLED_APPS,
+            "django_structlog",
+        ]
+        MIDDLEWARE = [
+            *MIDDLEWARE,
+            "django_structlog.middlewares.RequestMiddleware",
+        ]
+        LOGGING = observe_structlog.LOGGING
+    elif OBSERVE.startswith("sentry"):
+        from tests.servers.project import observe_sentry  # noqa: F401  (sentry_sdk.init)
+
+        if OBSERVE == "sentry-recipe":
+            from tests.servers.project import sentry_receiver  # noqa: F401  (connects it)

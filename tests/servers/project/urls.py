@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from tests.servers.project import views
+from tests.servers.project import observability, views
 
 urlpatterns = [
     path("ping/", views.ping),
@@ -22,4 +22,7 @@ urlpatterns = [
     path("shutdown/", views.shutdown),
     path("sleepy/", views.sleepy),
     path("query/", views.query),
+    path("observe/<str:tag>/", observability.observe),
+    path("observe-async/<str:tag>/", observability.observe_async),
+    path("spans/", observability.spans),
 ]

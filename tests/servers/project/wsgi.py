@@ -23,10 +23,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.servers.project.settings"
 
 from django.core.wsgi import get_wsgi_application
 
+from tests.servers.project import observability
 from tests.servers.project.events import record, wait_for_marker
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
+
+if observability.LIBRARY == "otel":
+    # Before Django builds its middleware chain, which the instrumentation joins.
+    from tests.servers.project import observe_otel  # noqa: F401
 
 django_application = get_wsgi_application()
 
