@@ -103,11 +103,12 @@ def run(job: Job, *, on_worker: bool = False) -> bool:
     """
     # Its own copy, entered here: whatever the job sets stays in it, so nothing
     # leaks into the request, another job or the thread that runs it.
-    ok: bool = job[3].run(_run_here, job, on_worker)
+    ok: bool = job[3].run(run_in_context, job, on_worker)
     return ok
 
 
-def _run_here(job: Job, on_worker: bool) -> bool:
+def run_in_context(job: Job, on_worker: bool) -> bool:
+    """The body of ``run()``, for a caller that has entered the job's context."""
     fn, args, kwargs, _ = job
     sync_on_worker = on_worker and not fn.is_async
     if not sync_on_worker:
@@ -115,7 +116,12 @@ def _run_here(job: Job, on_worker: bool) -> bool:
         _current_job.set(fn)  # no reset: this context is the job's own
     if fn.is_async:
         forget_asgiref_callers()
-    threshold, started = _begin(job)
+    # _begin(job), inline: this runs once per job, and a call costs as much as a trivial job.
+    if signals.job_started.receivers:
+        send_robust(signals.job_started, sender=fn.func, args=args, kwargs=kwargs)
+    threshold = conf.get().slow_job_warning
+    timed = threshold is not None or signals.job_finished.receivers
+    started = time.perf_counter() if timed else None
     try:
         if sync_on_worker:
             returned = fn.func(*args, **kwargs)

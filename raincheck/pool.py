@@ -19,7 +19,7 @@ from typing import Final
 from raincheck.backlog import Backlog, Overflow
 from raincheck.forks import GENERATION
 from raincheck.jobs import Job
-from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
+from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, CpuClock, ThreadBudget
 from raincheck.stats import Counters
 
 _thread_numbers: Final = itertools.count(1)
@@ -162,20 +162,20 @@ class Pool:
         worker = threading.current_thread()
         with self._lock:
             taken = self._take(me, worker)
+        clock = CpuClock(time.monotonic())
         while taken is not None:
-            wall, cpu = time.monotonic(), time.thread_time()
+            wall = time.monotonic()
             outcomes = self._run(me, *taken)
             if outcomes is None:
                 return  # in the child of a job's fork: see _run()
-            # Counted before the job stops counting as running, so that
-            # wait_idle() never returns before stats() add up.
+            # Counted first: wait_idle() must never return before stats() add up.
             self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
             now = time.monotonic()
+            used = clock.used(now)
             with self._lock:
                 del self.running[me]
                 self._backlog.done(me)
                 waiting = bool(self._queue) and not self._idle_workers
-                used = time.thread_time() - cpu
                 if self._budget.step_done(now - wall, used, now, waiting, self._max_workers):
                     self._wake()
                 taken = self._take(me, worker)

@@ -13,6 +13,7 @@ seconds). An idle thread retires after ``KEEP_ALIVE`` seconds.
 
 from __future__ import annotations
 
+import time
 from typing import Final
 
 # Threads that stay when idle (until the pool closes): the next job needs no start.
@@ -27,6 +28,24 @@ WINDOW: Final = 0.1
 # A worker's step (one job, or a batch) slower than this (seconds) lets it start
 # another thread when jobs are still waiting and none is idle.
 SLOW_STEP: Final = 0.002
+
+
+class CpuClock:
+    """One worker's CPU time, read at most once a ``WINDOW``: reading it is a system call."""
+
+    __slots__ = ("_at", "_since")
+
+    def __init__(self, now: float) -> None:
+        self._at = time.thread_time()
+        self._since = now
+
+    def used(self, now: float) -> float:
+        """CPU seconds this thread used since the last reading, or 0.0 if too soon to read."""
+        if now - self._since < WINDOW:
+            return 0.0
+        cpu = time.thread_time()
+        used, self._at, self._since = cpu - self._at, cpu, now
+        return used
 
 
 class ThreadBudget:
