@@ -19,7 +19,7 @@ from typing import Final
 from raincheck.backlog import Backlog, Overflow
 from raincheck.forks import GENERATION
 from raincheck.jobs import Job
-from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, CpuClock, ThreadBudget
+from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
 
 _thread_numbers: Final = itertools.count(1)
@@ -162,7 +162,6 @@ class Pool:
         worker = threading.current_thread()
         with self._lock:
             taken = self._take(me, worker)
-        clock = CpuClock(time.monotonic())
         while taken is not None:
             wall = time.monotonic()
             outcomes = self._run(me, *taken)
@@ -171,12 +170,12 @@ class Pool:
             # Counted first: wait_idle() must never return before stats() add up.
             self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
             now = time.monotonic()
-            used = clock.used(now)
             with self._lock:
                 del self.running[me]
                 self._backlog.done(me)
                 waiting = bool(self._queue) and not self._idle_workers
-                if self._budget.step_done(now - wall, used, now, waiting, self._max_workers):
+                done = outcomes[0] + outcomes[1]
+                if self._budget.step_done(now - wall, done, now, waiting, self._max_workers):
                     self._wake()
                 taken = self._take(me, worker)
         self._on_worker_exit()
@@ -188,7 +187,7 @@ class Pool:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
         queue = self._queue
         # Leave when the pool shrank (even under load) or is closed and empty.
-        if len(self._workers) > self._max_workers:
+        if len(self._workers) > min(self._max_workers, max(self._budget.target, MIN_THREADS)):
             self._workers.discard(worker)
             return None
         # A worker never sleeps while another holds jobs it has not started:
