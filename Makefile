@@ -59,8 +59,10 @@ matrix: $(VENVS)/matrix/.installed
 	fi; exit $$status
 
 # Every benchmark, side by side with the peers, into benchmarks/results.json, then
-# docs/benchmarks.rst's tables and charts (about 10 minutes; the HTTP part needs wrk).
-# BENCH_ARGS='--only micro,scaling' re-measures some parts; see benchmarks/run.py.
+# docs/benchmarks.rst's tables and charts (about 15 minutes; the HTTP parts need wrk).
+# BENCH_ARGS='--only micro,scaling' re-measures some parts ('--only throughput': the
+# saturated I/O-bound, async and CPU-bound servers and their graceful stops, about
+# 5 minutes); see benchmarks/run.py.
 bench: $(VENVS)/bench/.installed
 	$(VENVS)/bench/bin/python -m benchmarks.run $(BENCH_ARGS)
 

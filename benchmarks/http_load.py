@@ -164,28 +164,34 @@ class Server:
         ticks = sum(int(f[11]) + int(f[12]) for f, _ in self._session_stats())  # utime + stime
         return ticks / os.sysconf("SC_CLK_TCK")
 
-    def threads_and_rss(self) -> tuple[int, int]:
-        """Threads and resident KiB of the server's processes, added up, right now."""
-        threads = rss = 0
+    def threads_and_rss(self) -> tuple[int, int, int]:
+        """Threads and resident KiB of the server's processes, added up, and the most
+        threads of any one of them, right now."""
+        threads = rss = most = 0
         for _, status in self._session_stats():
             for line in status.splitlines():
                 if line.startswith("Threads:"):
-                    threads += int(line.split()[1])
+                    count = int(line.split()[1])
+                    threads += count
+                    most = max(most, count)
                 elif line.startswith("VmRSS:"):
                     rss += int(line.split()[1])
-        return threads, rss
+        return threads, rss, most
 
     @contextlib.contextmanager
     def sampling(self, interval: float = 0.1) -> Iterator[dict[str, int]]:
-        """Track the peak of ``threads_and_rss()`` while the block runs."""
-        peak = {"threads": 0, "rss_kib": 0}
+        """Track the peaks of ``threads_and_rss()`` while the block runs."""
+        # "threads_per_process" is what one worker process's pool and server threads
+        # add up to: the sum over processes hides a worker that grows while one idles.
+        peak = {"threads": 0, "rss_kib": 0, "threads_per_process": 0}
         done = threading.Event()
 
         def sample() -> None:
             while not done.is_set():
-                threads, rss = self.threads_and_rss()
+                threads, rss, most = self.threads_and_rss()
                 peak["threads"] = max(peak["threads"], threads)
                 peak["rss_kib"] = max(peak["rss_kib"], rss)
+                peak["threads_per_process"] = max(peak["threads_per_process"], most)
                 done.wait(interval)
 
         sampler = threading.Thread(target=sample, name="bench-sampler", daemon=True)
@@ -195,6 +201,18 @@ class Server:
         finally:
             done.set()
             sampler.join()
+
+    def stop_gracefully(self, sig: signal.Signals, wait: float) -> float | None:
+        """Send the server its graceful stop signal; seconds until it exited, or
+        None if it still runs after ``wait`` seconds (``stop()`` then kills it)."""
+        started = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(sig)
+        try:
+            self.process.wait(wait)
+        except subprocess.TimeoutExpired:
+            return None
+        return time.monotonic() - started
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -302,21 +320,32 @@ def run(*, passes: int, timing: Timing, raw: Path, log: Callable[[str], None]) -
                         wrk(process.url(scenario.path), LOADS["paced"], timing.warmup, timing)
                     for load in LOADS:
                         for scenario in scenarios:
-                            url = process.url(scenario.path)
-                            if load == "saturated":
-                                wrk(url, LOADS[load], timing.saturated_warmup, timing)
-                            seconds = timing.paced if load == "paced" else timing.saturated
-                            cpu = process.cpu_seconds()
-                            with process.sampling() as peak:
-                                result = wrk(url, LOADS[load], seconds, timing)
-                            cpu = process.cpu_seconds() - cpu
-                            result["server_cpu_s_per_request"] = cpu / max(result["requests"], 1)
-                            result["server_peak_threads"] = peak["threads"]
-                            result["server_peak_rss_kib"] = peak["rss_kib"]
+                            result = measure(process, scenario.path, load, timing)
                             results[server][load][scenario.name].append(result)
-                            log(
-                                f"  http {server:8} {load:9} {scenario.name:13} "
-                                f"{result['rps']:8.0f} req/s  p50 {result['p50_s'] * 1e3:6.2f} ms"
-                                f"  p99 {result['p99_s'] * 1e3:6.2f} ms"
-                            )
+                            log(f"  http {server:8} {load:9} {scenario.name:13} {summary(result)}")
     return results
+
+
+def measure(process: Server, path: str, load: str, timing: Timing) -> dict[str, Any]:
+    """One measured wrk run of ``load`` on ``path`` (after its warm-up, if saturated),
+    with the server's CPU per request and its peak threads and memory meanwhile."""
+    url = process.url(path)
+    if load == "saturated":
+        wrk(url, LOADS[load], timing.saturated_warmup, timing)
+    seconds = timing.paced if load == "paced" else timing.saturated
+    cpu = process.cpu_seconds()
+    with process.sampling() as peak:
+        result = wrk(url, LOADS[load], seconds, timing)
+    cpu = process.cpu_seconds() - cpu
+    result["server_cpu_s_per_request"] = cpu / max(result["requests"], 1)
+    result["server_peak_threads"] = peak["threads"]
+    result["server_peak_rss_kib"] = peak["rss_kib"]
+    result["server_peak_threads_per_process"] = peak["threads_per_process"]
+    return result
+
+
+def summary(result: dict[str, Any]) -> str:
+    return (
+        f"{result['rps']:8.0f} req/s  p50 {result['p50_s'] * 1e3:6.2f} ms"
+        f"  p99 {result['p99_s'] * 1e3:6.2f} ms"
+    )

@@ -3,8 +3,10 @@ only takes those."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from typing import Final
 
 # Every finished job appends here (list.append is atomic), which is how peers
 # without a wait_idle() tell that a burst has run to the end.
@@ -30,6 +32,25 @@ def counting(i: int) -> None:
 def io_5ms(i: int) -> None:
     """5 ms of I/O: an e-mail, a webhook, a cache refill."""
     time.sleep(0.005)
+
+
+async def async_io_5ms(i: int) -> None:
+    """5 ms of I/O awaited: an HTTP API called with an async client."""
+    await asyncio.sleep(0.005)
+
+
+# About 0.5 ms of the loop below in CPython 3.13 on the machine of docs/benchmarks.rst;
+# a fixed amount of work rather than a fixed time, so that a faster machine does
+# it faster (benchmarks/throughput.py records its time in each run).
+CPU_LOOP: Final = 9_000
+
+
+def cpu_500us(i: int) -> None:
+    """About 0.5 ms of pure-Python work, holding the GIL throughout: a template
+    rendered, a report computed."""
+    total = 0
+    for n in range(CPU_LOOP):
+        total += n * n
 
 
 def io_1ms(i: int) -> None:

@@ -58,7 +58,7 @@ class Peer:
 
     name = "none"
 
-    def schedulable(self, func: Callable[..., None]) -> Schedule:
+    def schedulable(self, func: Callable[..., object]) -> Schedule:
         """The peer's ``func.schedule`` (or equivalent)."""
         raise RuntimeError(f"{PEER_ENV}=none schedules nothing")
 
@@ -83,7 +83,7 @@ class Peer:
 class Raincheck(Peer):
     name = "raincheck"
 
-    def schedulable(self, func: Callable[..., None]) -> Schedule:
+    def schedulable(self, func: Callable[..., object]) -> Schedule:
         from raincheck import raincheck
 
         return raincheck(func).schedule
@@ -106,7 +106,7 @@ class Raincheck(Peer):
 class DjRaincheck(Peer):
     name = "dj_raincheck"
 
-    def schedulable(self, func: Callable[..., None]) -> Schedule:
+    def schedulable(self, func: Callable[..., object]) -> Schedule:
         from dj_raincheck import raincheck
 
         schedule: Schedule = raincheck(func).schedule
@@ -121,7 +121,7 @@ class DjRaincheck(Peer):
 class TasksImmediate(Peer):
     name = "tasks_immediate"
 
-    def schedulable(self, func: Callable[..., None]) -> Schedule:
+    def schedulable(self, func: Callable[..., object]) -> Schedule:
         from django.tasks import task
 
         return task(func).enqueue
@@ -131,13 +131,13 @@ class _PerRequestBuffer(Peer):
     """A per-request list in a ContextVar, like raincheck's; subclasses start the jobs."""
 
     def __init__(self) -> None:
-        self.buffer: ContextVar[list[tuple[Callable[..., None], tuple[Any, ...]]] | None] = (
+        self.buffer: ContextVar[list[tuple[Callable[..., object], tuple[Any, ...]]] | None] = (
             ContextVar(f"bench_{self.name}", default=None)
         )
         request_started.connect(self._open, dispatch_uid=f"bench.{self.name}.open")
         request_finished.connect(self._close, dispatch_uid=f"bench.{self.name}.close")
 
-    def schedulable(self, func: Callable[..., None]) -> Schedule:
+    def schedulable(self, func: Callable[..., object]) -> Schedule:
         def schedule(*args: Any) -> None:
             buffer = self.buffer.get()
             if buffer is None:
@@ -161,14 +161,14 @@ class _PerRequestBuffer(Peer):
         if buffer:
             self.start(buffer)
 
-    def start(self, batch: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    def start(self, batch: list[tuple[Callable[..., object], tuple[Any, ...]]]) -> None:
         raise NotImplementedError
 
 
 class ThreadPerJob(_PerRequestBuffer):
     name = "thread_per_job"
 
-    def start(self, batch: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    def start(self, batch: list[tuple[Callable[..., object], tuple[Any, ...]]]) -> None:
         for func, args in batch:
             threading.Thread(target=func, args=args, daemon=True).start()
 
@@ -181,7 +181,7 @@ class ExecutorSubmit(_PerRequestBuffer):
         # The same bound as raincheck's default RAINCHECK_MAX_WORKERS.
         self.executor = ThreadPoolExecutor(thread_name_prefix="bench-executor")
 
-    def start(self, batch: list[tuple[Callable[..., None], tuple[Any, ...]]]) -> None:
+    def start(self, batch: list[tuple[Callable[..., object], tuple[Any, ...]]]) -> None:
         submit = self.executor.submit
         for func, args in batch:
             submit(func, *args)

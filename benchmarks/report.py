@@ -41,6 +41,23 @@ HTTP_LABELS: Final = {
     "dj_raincheck": "dj-raincheck 0.5.0",
     "inline": "jobs run inline in the view",
 }
+# The throughput part (benchmarks/throughput.py): one table and one chart per
+# question, each case's name starting with its question.
+THROUGHPUT_LABELS: Final = {
+    "io_raincheck": "raincheck (default pool)",
+    "io_raincheck_6": "raincheck, fixed pool of 6",
+    "io_dj_raincheck": "dj-raincheck 0.5.0",
+    "async_none": "no jobs",
+    "async_raincheck": "raincheck",
+    "async_dj_raincheck": "dj-raincheck 0.5.0 (runs none)",
+    "cpu_raincheck": "raincheck (default pool)",
+    "cpu_raincheck_6": "raincheck, fixed pool of 6",
+}
+QUESTIONS: Final = {
+    "io": "Sync I/O jobs, gunicorn",
+    "async": "Async jobs, uvicorn",
+    "cpu": "CPU-bound jobs, gunicorn",
+}
 HANDOFF_SIZES: Final = (0, 1, 10, 100, 1000)
 X: Final = "\u00d7"  # the multiplication sign
 NBSP: Final = "\u00a0"  # keeps "1.02 ms" on one line in a narrow column
@@ -76,6 +93,74 @@ def growth_kib(entry: dict[str, Any]) -> float:
 def http(results: Results, server: str, load: str, scenario: str, key: str) -> float | None:
     entries = results.get("http", {}).get(server, {}).get(load, {}).get(scenario)
     return median_of(entries, key) if entries else None
+
+
+def cases_of(question: str) -> list[str]:
+    return [case for case in THROUGHPUT_LABELS if case.startswith(f"{question}_")]
+
+
+def throughput_runs(results: Results, case: str) -> list[dict[str, Any]]:
+    runs: list[dict[str, Any]] = results.get("throughput", {}).get("cases", {}).get(case, [])
+    return runs
+
+
+def throughput(results: Results, case: str, key: str, load: str = "saturated") -> float | None:
+    runs = throughput_runs(results, case)
+    return median_of([run[load] for run in runs], key) if runs else None
+
+
+def threads_per_process(results: Results, case: str) -> float | None:
+    """The most threads any one server process had, over both loads and every pass:
+    a peak, so the worst pass rather than the median."""
+    peaks = [
+        run[load].get("server_peak_threads_per_process")
+        for run in throughput_runs(results, case)
+        for load in ("paced", "saturated")
+    ]
+    found = [float(peak) for peak in peaks if peak is not None]
+    return max(found) if found else None
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The graceful stops of one case, over its passes: the worst of them, and the sums."""
+
+    slowest_s: float | None  # None: some pass's server had to be killed
+    in_time: bool
+    limit_s: float
+    ran: int
+    scheduled: int
+    complete: bool  # every process of every pass wrote its counts at exit
+    queued: int | None  # raincheck's queue as the signal came (the worst pass)
+    pool_peak: int | None
+    cap: int | None
+
+    @property
+    def all_ran(self) -> bool:
+        return self.complete and self.ran == self.scheduled
+
+
+def stop_of(results: Results, case: str) -> Stop | None:
+    stops = [run["stop"] for run in throughput_runs(results, case)]
+    if not stops:
+        return None
+    times = [stop["seconds"] for stop in stops]
+
+    def most(key: str) -> int | None:
+        values = [stop[key] for stop in stops if stop.get(key) is not None]
+        return max(values) if values else None
+
+    return Stop(
+        slowest_s=None if None in times else max(times),
+        in_time=all(stop["in_time"] for stop in stops),
+        limit_s=stops[0]["limit_s"],
+        ran=sum(stop["ran"] for stop in stops),
+        scheduled=sum(stop["scheduled"] for stop in stops),
+        complete=all(stop["processes"] == stop["processes_expected"] for stop in stops),
+        queued=most("queued_at_stop"),
+        pool_peak=most("peak_workers"),
+        cap=most("max_workers"),
+    )
 
 
 # -- formatting ----------------------------------------------------------------
@@ -236,6 +321,7 @@ def targets(results: Results) -> list[Target]:
     for server in ("gunicorn", "uvicorn"):
         for load in ("paced", "saturated"):
             found.extend(_http_targets(results, server, load))
+    found.extend(_throughput_targets(results))
     overload = results.get("overload", {})
     if overload:
         bounded = [overload[case] for case in overload if case != "unbounded"]
@@ -312,6 +398,131 @@ def _http_targets(results: Results, server: str, load: str) -> list[Target]:
             )
         )
     return found
+
+
+def _throughput_targets(results: Results) -> list[Target]:
+    # Listed even before the part has run (as n/a): the page shows what it will check.
+
+    def get(case: str, key: str) -> float | None:
+        return throughput(results, case, key)
+
+    found = []
+    rc, dj = get("io_raincheck", "rps"), get("io_dj_raincheck", "rps")
+    times = divide(rc, dj)
+    found.append(
+        Target(
+            "Sync I/O jobs, gunicorn, saturated: requests/s vs dj-raincheck",
+            f"{count(rc)} vs {count(dj)}: {ratio(times)}",
+            f"≥ 2{X}",
+            _at_least(times, 2),
+        )
+    )
+    rc, dj = get("io_raincheck", "p99_s"), get("io_dj_raincheck", "p99_s")
+    found.append(
+        Target(
+            "Sync I/O jobs, gunicorn, saturated: p99 vs dj-raincheck",
+            f"{seconds(rc)} vs {seconds(dj)}",
+            "≤ dj-raincheck's",
+            None if rc is None or dj is None else rc <= dj,
+        )
+    )
+    threads = threads_per_process(results, "io_raincheck")
+    dj_threads = threads_per_process(results, "io_dj_raincheck")
+    stop = stop_of(results, "io_raincheck")
+    pool = None if stop is None else stop.pool_peak
+    cap = None if stop is None else stop.cap
+    passed = None
+    if threads is not None and dj_threads is not None and pool is not None and cap is not None:
+        passed = pool <= cap and threads <= dj_threads
+    found.append(
+        Target(
+            "Sync I/O jobs, gunicorn: peak threads per process",
+            f"{count(threads)} (pool {count(pool)}, cap {count(cap)}) vs dj-raincheck's "
+            f"{count(dj_threads)}",
+            "pool ≤ its cap; ≤ dj-raincheck's",
+            passed,
+        )
+    )
+    none, rc = get("async_none", "rps"), get("async_raincheck", "rps")
+    times = divide(rc, none)
+    found.append(
+        Target(
+            "Async jobs, uvicorn, saturated: requests/s vs no jobs",
+            f"{count(rc)} vs {count(none)}: {ratio(times)}",
+            f"≥ 0.9{X}",
+            _at_least(times, 0.9),
+        )
+    )
+    none, rc = get("async_none", "p99_s"), get("async_raincheck", "p99_s")
+    times = divide(rc, none)
+    found.append(
+        Target(
+            "Async jobs, uvicorn, saturated: p99 vs no jobs",
+            f"{seconds(rc)} vs {seconds(none)}: {ratio(times)}",
+            f"≤ 1.25{X}",
+            _at_most(times, 1.25),
+        )
+    )
+    fixed, rc = get("cpu_raincheck_6", "rps"), get("cpu_raincheck", "rps")
+    times = divide(rc, fixed)
+    found.append(
+        Target(
+            "CPU-bound jobs, gunicorn, saturated: requests/s vs the fixed pool of 6",
+            f"{count(rc)} vs {count(fixed)}: {ratio(times)}",
+            f"≥ 0.95{X}",
+            _at_least(times, 0.95),
+        )
+    )
+    return [*found, *_stop_targets(results)]
+
+
+def _stop_targets(results: Results) -> list[Target]:
+    stops = {case: stop_of(results, case) for case in THROUGHPUT_LABELS}
+    measured = {case: stop for case, stop in stops.items() if stop is not None}
+    in_time = "Graceful stop of every server: exited in time"
+    all_ran = "Graceful stop, raincheck with default settings: jobs run = jobs scheduled"
+    if not measured:
+        return [
+            Target(in_time, "n/a", "≤ shutdown timeout + margin", None),
+            Target(all_ran, "n/a", "every job, every pass", None),
+        ]
+    limit = next(iter(measured.values())).limit_s
+    late = [case for case, stop in measured.items() if not stop.in_time]
+    slowest = max((stop.slowest_s or float("inf")) for stop in measured.values())
+    # Every job ran: asked of raincheck with its default settings. The fixed pool
+    # of 6 is there to show what the old default left queued (the table below).
+    defaults = [case for case in measured if case.split("_", 1)[1] == "raincheck"]
+    lost = [case for case in defaults if not measured[case].all_ran]
+    return [
+        Target(
+            in_time,
+            f"{len(measured) - len(late)} of {len(measured)} setups; slowest "
+            + ("killed" if slowest == float("inf") else seconds(slowest)),
+            f"≤ shutdown timeout + margin ({seconds(limit)})",
+            not late,
+        ),
+        Target(
+            all_ran,
+            f"{len(defaults) - len(lost)} of {len(defaults)} setups"
+            + "".join(f"; {_setup(case)}: {jobs_run(measured[case])}" for case in lost),
+            "every job, every pass",
+            not lost if defaults else None,
+        ),
+    ]
+
+
+def _setup(case: str) -> str:
+    return f"{QUESTIONS[case.split('_', 1)[0]]}, {THROUGHPUT_LABELS[case]}"
+
+
+def jobs_run(stop: Stop) -> str:
+    if not stop.complete:
+        return f"{count(stop.ran)} of {count(stop.scheduled)}, a process wrote no counts"
+    if stop.scheduled == 0:
+        return "none scheduled"
+    if stop.ran == stop.scheduled:
+        return f"all {count(stop.ran)}"
+    return f"{count(stop.ran)} of {count(stop.scheduled)}"
 
 
 # -- page regions --------------------------------------------------------------
@@ -525,6 +736,43 @@ def region_http_saturated(results: Results) -> str:
     return "\n\n".join([*parts, figure("http-throughput")])
 
 
+def region_throughput(question: str) -> Callable[[Results], str]:
+    def render(results: Results) -> str:
+        rows = [
+            (
+                THROUGHPUT_LABELS[case],
+                count(throughput(results, case, "rps")),
+                seconds(throughput(results, case, "p99_s")),
+                seconds(throughput(results, case, "p99_s", "paced")),
+                count(threads_per_process(results, case)),
+            )
+            for case in cases_of(question)
+        ]
+        header = ("Setup", "req/s", "p99", "Paced p99", "Threads per process")
+        parts = [table(header, rows, "36 14 14 16 20"), figure(f"throughput-{question}")]
+        job = results.get("throughput", {}).get("cpu_job_s")
+        if question == "cpu":
+            parts.insert(
+                0, f"One job took {seconds(job)} in the benchmark's own process, unloaded."
+            )
+        return "\n\n".join(parts)
+
+    return render
+
+
+def region_throughput_stop(results: Results) -> str:
+    rows = []
+    for case in THROUGHPUT_LABELS:
+        stop = stop_of(results, case)
+        if stop is None:
+            rows.append((_setup(case), "n/a", "n/a", "n/a"))
+            continue
+        took = "killed" if stop.slowest_s is None else seconds(stop.slowest_s)
+        rows.append((_setup(case), took, jobs_run(stop), count(stop.queued)))
+    header = ("Setup", "Exited after", "Jobs run", "Queued at the signal")
+    return table(header, rows, "46 16 22 16")
+
+
 REGIONS: Final[dict[str, Callable[[Results], str]]] = {
     "machine": region_machine,
     "targets": region_targets,
@@ -535,6 +783,10 @@ REGIONS: Final[dict[str, Callable[[Results], str]]] = {
     "overload": region_overload,
     "http_paced": region_http_paced,
     "http_saturated": region_http_saturated,
+    "throughput_io": region_throughput("io"),
+    "throughput_async": region_throughput("async"),
+    "throughput_cpu": region_throughput("cpu"),
+    "throughput_stop": region_throughput_stop,
 }
 
 
@@ -587,6 +839,27 @@ CHART_SPECS: Final = {
     "http-throughput": ChartSpec(
         "Bar chart: requests per second at saturation for each view, under gunicorn and uvicorn.",
         "Requests per second at saturation, by view and server (longer is better).",
+    ),
+    "throughput-io": ChartSpec(
+        "Bar chart: requests per second at saturation under gunicorn for a view "
+        "scheduling 5 jobs of 5 ms sleep, for raincheck, raincheck with a fixed pool "
+        "of 6 and dj-raincheck, with each one's peak threads per process.",
+        "Sync I/O jobs under gunicorn: requests per second at saturation, and the "
+        "most threads of any server process (longer bars are better).",
+    ),
+    "throughput-async": ChartSpec(
+        "Bar chart: requests per second at saturation under uvicorn for an async view "
+        "scheduling 5 async jobs of 5 ms, for no jobs, raincheck and dj-raincheck, with "
+        "each one's peak threads.",
+        "Async jobs under uvicorn: requests per second at saturation, and the most "
+        "threads of the server process (longer bars are better).",
+    ),
+    "throughput-cpu": ChartSpec(
+        "Bar chart: requests per second at saturation under gunicorn for a view "
+        "scheduling 5 CPU-bound jobs of 0.5 ms, for raincheck's default pool and a "
+        "fixed pool of 6, with each one's peak threads per process.",
+        "CPU-bound jobs under gunicorn: requests per second at saturation, and the "
+        "most threads of any server process (longer bars are better).",
     ),
 }
 
@@ -786,6 +1059,51 @@ def chart_http_throughput(results: Results, path: Path) -> None:
     )
 
 
+THROUGHPUT_SHORT: Final = {
+    "raincheck": "raincheck",
+    "raincheck_6": "raincheck, pool of 6",
+    "dj_raincheck": "dj-raincheck",
+    "none": "no jobs",
+}
+THROUGHPUT_COLORS: Final = {
+    "raincheck": COLORS["raincheck"],
+    "raincheck_6": "#9ecae1",
+    "dj_raincheck": COLORS["dj_raincheck"],
+    "none": COLORS["bare"],
+}
+
+
+def chart_throughput(question: str) -> Callable[[Results, Path], None]:
+    def draw(results: Results, path: Path) -> None:
+        cases = cases_of(question)
+        setups = [case.split("_", 1)[1] for case in cases]
+        rates = [throughput(results, case, "rps") for case in cases]
+        fig, ax = _new(0.5 * len(cases) + 1.1)
+        ax.barh(
+            range(len(cases)),
+            [rate or 0.0 for rate in rates],
+            color=[THROUGHPUT_COLORS[setup] for setup in setups],
+        )
+        for y, (case, rate) in enumerate(zip(cases, rates, strict=True)):
+            threads = threads_per_process(results, case)
+            text = "not measured" if rate is None else f"{rate:,.0f} req/s"
+            text += "" if threads is None else f", {threads:.0f} threads"
+            where = 0.0 if rate is None else rate
+            ax.annotate(text, (where, y), xytext=(4, 0), textcoords="offset points", va="center")
+        ax.set_yticks(range(len(cases)), [THROUGHPUT_SHORT[setup] for setup in setups])
+        # Room on the right for the labels.
+        measured = [rate for rate in rates if rate is not None]
+        ax.set_xlim(0, max(measured, default=1.0) * 1.7)
+        _plain(ax.xaxis)
+        if not measured:
+            ax.set_xticks([])  # no scale to show until the part has run
+        ax.invert_yaxis()
+        ax.set_xlabel("requests per second at saturation")
+        _save(fig, path)
+
+    return draw
+
+
 CHARTS_BY_NAME: Final[dict[str, Callable[[Results, Path], None]]] = {
     "schedule": chart_schedule,
     "burst": chart_burst,
@@ -793,6 +1111,9 @@ CHARTS_BY_NAME: Final[dict[str, Callable[[Results, Path], None]]] = {
     "scaling": chart_scaling,
     "http-latency": chart_http_latency,
     "http-throughput": chart_http_throughput,
+    "throughput-io": chart_throughput("io"),
+    "throughput-async": chart_throughput("async"),
+    "throughput-cpu": chart_throughput("cpu"),
 }
 
 

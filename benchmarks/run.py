@@ -5,7 +5,9 @@ runs in a process of its own, for one peer; the micro benchmarks run ``--passes`
 times with the peers in a rotating order, and the report takes the median of
 the passes, so a burst of noise from other processes hits one pass of one peer
 rather than a whole column. ``--only http`` (etc.) re-measures one part and
-keeps the others from the previous results.json.
+keeps the others from the previous results.json; ``--only throughput`` runs the
+I/O-bound, async and CPU-bound saturated servers and their graceful stops
+(``throughput.py``).
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ import time
 from pathlib import Path
 from typing import Any, Final
 
-from benchmarks import http_load, peers
+from benchmarks import http_load, peers, throughput
 
 REPO: Final = Path(__file__).resolve().parent.parent
 RAW: Final = REPO / "benchmarks" / ".raw"
 RESULTS: Final = REPO / "benchmarks" / "results.json"
-PARTS: Final = ("micro", "scaling", "overload", "http")
+PARTS: Final = ("micro", "scaling", "overload", "http", "throughput")
 SUBPROCESS_TIMEOUT: Final = 600
 MICRO: Final = "benchmarks/bench_micro.py"
 SCALING: Final = "benchmarks/bench_scaling.py"
@@ -161,18 +163,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--passes", type=int, default=3, help="passes of the micro benchmarks")
     parser.add_argument("--http-passes", type=int, default=2)
     parser.add_argument("--paced-seconds", type=int, default=6, help="per view, whole seconds")
-    parser.add_argument("--saturated-seconds", type=int, default=3, help="per view, after 3 s")
+    parser.add_argument("--saturated-seconds", type=int, default=3, help="per view, warmed up")
+    parser.add_argument(
+        "--saturated-warmup", type=int, default=3, help="saturating load before each measurement"
+    )
+    parser.add_argument(
+        "--results", type=Path, default=RESULTS, help="read and write this file (smoke runs)"
+    )
     parser.add_argument("--no-report", action="store_true", help="do not render docs/")
     args = parser.parse_args(argv)
     parts = [part for part in args.only.split(",") if part]
     unknown = set(parts) - set(PARTS)
     if unknown:
         parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
-    if "http" in parts and shutil.which("wrk") is None:
-        parser.error("the HTTP benchmark needs wrk: apt-get install wrk (or --only without http)")
+    if {"http", "throughput"} & set(parts) and shutil.which("wrk") is None:
+        parser.error(
+            "the HTTP benchmarks need wrk: apt-get install wrk (or --only without http, throughput)"
+        )
 
     RAW.mkdir(exist_ok=True)
-    results: dict[str, Any] = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    results_file: Path = args.results
+    results: dict[str, Any] = json.loads(results_file.read_text()) if results_file.exists() else {}
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = os.getloadavg()
     log(f"running {', '.join(parts)} (raw output in {RAW.relative_to(REPO)}/)")
@@ -182,10 +193,19 @@ def main(argv: list[str] | None = None) -> int:
         results["scaling"] = run_scaling()
     if "overload" in parts:
         results["overload"] = run_overload()
+    timing = http_load.Timing(
+        paced=args.paced_seconds,
+        saturated_warmup=args.saturated_warmup,
+        saturated=args.saturated_seconds,
+    )
     if "http" in parts:
         log("http: gunicorn and uvicorn, with wrk")
-        timing = http_load.Timing(paced=args.paced_seconds, saturated=args.saturated_seconds)
         results["http"] = http_load.run(passes=args.http_passes, timing=timing, raw=RAW, log=log)
+    if "throughput" in parts:
+        log("throughput: I/O-bound, async and CPU-bound jobs at saturation, graceful stops")
+        results["throughput"] = throughput.run(
+            passes=args.http_passes, timing=timing, raw=RAW, log=log
+        )
     results["run"] = {
         "command": "make bench",
         "parts": parts,
@@ -193,18 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         "http_passes": args.http_passes,
         "paced_seconds": args.paced_seconds,
         "saturated_seconds": args.saturated_seconds,
+        "saturated_warmup": args.saturated_warmup,
         "started": started.isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - _started, 1),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
     }
     results["machine"] = machine()
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
-    log(f"wrote {RESULTS.relative_to(REPO)}")
+    results_file.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    log(f"wrote {results_file}")
     if not args.no_report:
         from benchmarks import report
 
-        report.main([])
+        report.main(["--results", str(results_file)])
     return 0
 
 

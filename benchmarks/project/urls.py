@@ -8,4 +8,7 @@ urlpatterns = [
     path("none/", views.no_jobs),
     path("scheduled/", views.scheduled),
     path("inline/", views.inline),
+    path("cpu/", views.cpu),
+    path("async/none/", views.async_no_jobs),
+    path("async/scheduled/", views.async_scheduled),
 ]

@@ -1,14 +1,44 @@
-"""The views the HTTP benchmark loads: each does the same work but for its jobs."""
+"""The views the HTTP benchmarks load: each does the same work but for its jobs.
+
+The jobs they schedule are counted, as scheduled and as run, in each server
+process (``tally``), so that a graceful stop can be checked for lost jobs.
+"""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
 from benchmarks import jobs, peers
+from benchmarks.project import tally
+from benchmarks.project.tally import RAN, SCHEDULED
 
 JOBS_PER_REQUEST = 5
-# Built at import; under BENCH_PEER=none only the other two views are loaded.
-_schedule_io = None if peers.peer_name() == "none" else peers.active().schedulable(jobs.io_5ms)
+
+
+def io_job(i: int) -> None:
+    jobs.io_5ms(i)
+    RAN.add()
+
+
+def cpu_job(i: int) -> None:
+    jobs.cpu_500us(i)
+    RAN.add()
+
+
+async def async_io_job(i: int) -> None:
+    # dj-raincheck calls this in a thread and never awaits the coroutine, so
+    # under it none of these jobs run: RAN stays at 0.
+    await jobs.async_io_5ms(i)
+    RAN.add()
+
+
+# Built at import; under BENCH_PEER=none only the views without jobs are loaded.
+_peer = None if peers.peer_name() == "none" else peers.active()
+_schedule_io = None if _peer is None else _peer.schedulable(io_job)
+_schedule_cpu = None if _peer is None else _peer.schedulable(cpu_job)
+_schedule_async = None if _peer is None else _peer.schedulable(async_io_job)
+# raincheck is loaded by now: its pool's peak is read before its drain forgets it.
+tally.register_before_drain()
 
 
 def no_jobs(request: HttpRequest) -> HttpResponse:
@@ -20,11 +50,34 @@ def scheduled(request: HttpRequest) -> HttpResponse:
     assert _schedule_io is not None
     for i in range(JOBS_PER_REQUEST):
         _schedule_io(i)
+        SCHEDULED.add()
     return HttpResponse(b"ok")
 
 
 def inline(request: HttpRequest) -> HttpResponse:
-    """The same 5 jobs, run in the view before it answers."""
+    """The same 5 jobs, run in the view before it answers (not counted: not scheduled)."""
     for i in range(JOBS_PER_REQUEST):
         jobs.io_5ms(i)
+    return HttpResponse(b"ok")
+
+
+def cpu(request: HttpRequest) -> HttpResponse:
+    """5 jobs of about 0.5 ms of pure-Python work each, run after the response."""
+    assert _schedule_cpu is not None
+    for i in range(JOBS_PER_REQUEST):
+        _schedule_cpu(i)
+        SCHEDULED.add()
+    return HttpResponse(b"ok")
+
+
+async def async_no_jobs(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(b"ok")
+
+
+async def async_scheduled(request: HttpRequest) -> HttpResponse:
+    """An async view scheduling 5 async jobs of 5 ms ``asyncio.sleep`` each."""
+    assert _schedule_async is not None
+    for i in range(JOBS_PER_REQUEST):
+        _schedule_async(i)
+        SCHEDULED.add()
     return HttpResponse(b"ok")
