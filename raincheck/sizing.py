@@ -28,9 +28,9 @@ KEEP_ALIVE: Final = 30.0
 # still waiting and no thread idle, proposes more threads.
 SLOW_STEP: Final = 0.002
 # Seconds over which the jobs finished per second are measured.
-WINDOW: Final = 0.25
+WINDOW: Final = 0.5
 # How much more a larger target must finish to be kept.
-GAIN: Final = 1.1
+GAIN: Final = 1.2
 # Seconds a target that did not help holds before it is tried again.
 HOLD: Final = 5.0
 
