@@ -7,8 +7,8 @@ and ``/inline/`` (the same 5 jobs run in the view). Two loads per view:
 
 - ``paced``: 8 connections, each pausing 50 ms between a response and its next
   request (``paced.lua``): at most 160 requests/s, ordinary traffic well inside
-  what every server and raincheck's default pool sustain (6 workers x 200 jobs/s
-  of 5 ms per process). What it shows is latency.
+  what every server and raincheck's default pool sustain (its first 4 threads
+  alone run 800 jobs/s of 5 ms per process). What it shows is latency.
 - ``saturated``: 16 connections, back to back: the most the server can answer,
   measured after 3 s of the same load (by then a raincheck queue that cannot
   keep up is full, and what is measured is the steady state under backpressure).
