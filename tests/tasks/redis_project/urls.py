@@ -48,7 +48,12 @@ def enqueue_fail(request: HttpRequest) -> HttpResponse:
 
 def result(request: HttpRequest) -> HttpResponse:
     backend = routed_task(tasks.greet.func, "durable").get_backend()
-    found = backend.get_result(request.GET["id"])
+    try:
+        found = backend.get_result(request.GET["id"])
+    except Exception as exc:
+        # Seen once with django-tasks-fennel on a loaded machine while the worker
+        # was recording a failure: the test polls again rather than fail on a 500.
+        return JsonResponse({"status": f"unreadable ({type(exc).__name__}: {exc})"})
     status = str(found.status).rpartition(".")[2]
     return JsonResponse(
         {
