@@ -92,6 +92,10 @@ def server_argv(server: str, port: int) -> list[str]:
             *(sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}"),
             *control,
             *("-k", "gthread", "--workers", "2", "--threads", "4", "--log-level", "warning"),
+            # wrk opens its 16 connections at once and keeps them; a worker that
+            # polls first would take most of them (3:1 here, halving req/s at
+            # random from run to run). At 8 connections a worker stops accepting.
+            *("--worker-connections", "8"),
             "benchmarks.project.wsgi:application",
         ]
     return [

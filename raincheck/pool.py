@@ -19,6 +19,7 @@ from typing import Final
 from raincheck.backlog import Backlog, Overflow
 from raincheck.forks import GENERATION
 from raincheck.jobs import Job
+from raincheck.room import Line
 from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
 
@@ -49,7 +50,6 @@ class Pool:
         # Reentrant only so that a signal handler can tell that its thread holds it.
         self.lock = self._lock = threading.RLock()
         self._has_work = threading.Condition(self._lock)
-        self._has_room = threading.Condition(self._lock)
         self._is_idle = threading.Condition(self._lock)
         self._backlog = Backlog()
         self._queue = self._backlog.queue
@@ -60,7 +60,8 @@ class Pool:
         self._budget = ThreadBudget(max_workers, time.monotonic())
         self._idle_workers = 0
         self._live_threads = 0  # started and not yet done closing their connections
-        self._room_waiters = 0
+        self._line = Line()  # threads waiting for room (block)
+        self._max_queue = 0  # as of the last put()
         self._closed = False
 
     def put(
@@ -80,7 +81,10 @@ class Pool:
             if self._closed:
                 return Overflow(list(jobs), [])
             queue = self._queue
+            self._max_queue = max_queue
             room = max_queue - len(self._backlog) if max_queue else len(jobs)
+            if self._line and policy == "block":
+                room = 0  # the threads already waiting go first (raincheck.room)
             if room >= len(jobs):
                 queue.extend(jobs)
                 stranded = self._wake()
@@ -93,12 +97,11 @@ class Pool:
                 result.dropped = rest
             elif policy == "drop_oldest":
                 result.dropped = self._backlog.push_dropping_oldest(rest, max_queue)
-            elif policy == "block" and self._room_waiters < self._max_workers:
-                # At most max_workers threads wait for room at once. Under ASGI each
-                # request ends on a thread of its own and the client already has its
-                # response, so waiting does not slow new requests down: unbounded,
-                # waiting threads would pile up by the thousand. Past the bound, the
-                # caller runs its jobs, as block does when its timeout passes.
+            elif policy == "block" and len(self._line) < self._max_workers:
+                # At most max_workers threads wait for room. Under ASGI each request
+                # ends on a thread of its own, its client answered: unbounded, they
+                # would pile up by the thousand. Past the bound, the caller runs its
+                # jobs, as block does when its timeout passes.
                 result.run_in_caller = self._wait_for_room(rest, max_queue, block_timeout)
             else:
                 result.run_in_caller = list(rest)
@@ -111,20 +114,22 @@ class Pool:
         # Called with the lock held. Returns the jobs that never found room.
         deadline = time.monotonic() + timeout
         pending = deque(rest)
-        while pending and not self._closed:
-            for _ in range(min(max_queue - len(self._backlog), len(pending))):
-                self._queue.append(pending.popleft())
-            stranded = self._wake()
-            if stranded is not None:
-                return [*stranded, *pending]
-            remaining = deadline - time.monotonic()
-            if not pending or remaining <= 0:
-                break
-            self._room_waiters += 1
-            try:
-                self._has_room.wait(min(remaining, threading.TIMEOUT_MAX))
-            finally:
-                self._room_waiters -= 1
+        me = self._line.join(self._lock, len(pending))
+        try:
+            while not self._closed:
+                if self._line.first() is me:
+                    for _ in range(min(max_queue - len(self._backlog), len(pending))):
+                        self._queue.append(pending.popleft())
+                    me.need = len(pending)
+                    stranded = self._wake()
+                    if stranded is not None:
+                        return [*stranded, *pending]
+                remaining = deadline - time.monotonic()
+                if not pending or remaining <= 0:
+                    break
+                me.turn.wait(min(remaining, threading.TIMEOUT_MAX))
+        finally:
+            self._line.leave(me)
         return list(pending)
 
     def _wake(self) -> list[Job] | None:
@@ -173,9 +178,8 @@ class Pool:
             with self._lock:
                 del self.running[me]
                 self._backlog.done(me)
-                waiting = bool(self._queue) and not self._idle_workers
-                done = outcomes[0] + outcomes[1]
-                if self._budget.step_done(now - wall, done, now, waiting, self._max_workers):
+                waiting = 0 if self._idle_workers else len(self._queue)
+                if self._budget.step_done(now - wall, sum(outcomes), now, waiting):
                     self._wake()
                 taken = self._take(me, worker)
         self._on_worker_exit()
@@ -199,6 +203,7 @@ class Pool:
                 self._workers.discard(worker)
                 return None
             self._idle_workers += 1
+            self._budget.went_idle()
             woken = self._has_work.wait(KEEP_ALIVE)
             self._idle_workers -= 1
             if not woken and not queue and len(self._workers) > MIN_THREADS:
@@ -209,8 +214,8 @@ class Pool:
         self.running[me] = job
         if queue and self._idle_workers:
             self._has_work.notify()
-        if self._room_waiters:
-            self._has_room.notify()
+        if self._line:
+            self._line.room_made(self._max_queue - len(self._backlog), self._max_queue)
         return job, batch
 
     def _run(self, me: int, job: Job, batch: deque[Job] | None) -> tuple[int, int] | None:
@@ -292,8 +297,4 @@ class Pool:
         # Lock held. Later hand-offs go back to their callers; workers leave once idle.
         self._closed = True
         self._has_work.notify_all()
-        self._has_room.notify_all()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+        self._line.wake_all()

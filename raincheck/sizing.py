@@ -2,21 +2,38 @@
 
 Under the GIL only one thread runs Python code at a time. Jobs that wait (on a
 socket, a disk, a lock) leave it free, so more threads finish more of them;
-jobs that compute do not, and more threads only add switching. Which kind the
-jobs are shows in one place: whether more threads finish more jobs. So the
-pool starts threads only for jobs that wait with no thread idle, up to a
-target of ``CORE_THREADS``. When a worker finishes a slow step (``SLOW_STEP``)
-with jobs still waiting, the target doubles, on probation: if the next
-``WINDOW`` does not finish at least ``GAIN`` times as many jobs per second, the
-target goes back, threads above it leave, and it stays there for ``HOLD``
-seconds (a simple form of .NET's hill-climbing). An idle thread retires after
-``KEEP_ALIVE`` seconds. ``RAINCHECK_MAX_WORKERS`` is the hard cap
-(docs/design.rst, "An elastic pool").
+jobs that compute do not: more threads only take the GIL from the server's
+own threads, and add switching. So the pool starts threads only for jobs that
+wait with no thread idle, up to a target of ``CORE_THREADS``, and moves the
+target by trying (a simple form of .NET's hill-climbing):
+
+- Up: when a worker finishes a slow step (``SLOW_STEP``) with jobs still
+  waiting, the target doubles, on probation, unless the pool's threads
+  already used so much CPU in the last ``WINDOW`` that twice as many would
+  hold the GIL more than ``GIL_SHARE`` of the time. It is kept if, in the
+  next window, the jobs waiting fell to half (the threads caught up with a
+  backlog), or that window finished at least ``GAIN`` times as many jobs per
+  second as the last one in which no worker went idle.
+- Down: after a window in which no worker went idle, the target drops by a
+  quarter (not below ``CORE_THREADS``), on probation: kept unless the next
+  window finishes fewer than ``1 / GAIN`` times as many jobs per second.
+
+Only windows in which no worker went idle measure what the threads can do:
+in the others the jobs that came were all there was to do, so a load that
+grows or shrinks never passes for a change in what threads achieve. A trial
+that fails goes back (the threads above the target leave) and is not made
+again for ``HOLD`` seconds, twice as long after each failure in a row (up to
+``MAX_HOLD``). An idle thread retires after ``KEEP_ALIVE`` seconds.
+``RAINCHECK_MAX_WORKERS`` is the hard cap (docs/design.rst, "An elastic pool").
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Final
+
+from raincheck import greenlets
 
 # Threads that stay when idle (until the pool closes): the next job needs no start.
 MIN_THREADS: Final = 1
@@ -25,58 +42,145 @@ CORE_THREADS: Final = 4
 # Seconds a thread may stay idle before it retires.
 KEEP_ALIVE: Final = 30.0
 # A worker's step (one job, or a batch) slower than this (seconds), with jobs
-# still waiting and no thread idle, proposes more threads.
+# still waiting and no thread idle, proposes more threads. Also how often a
+# busy worker reads its CPU time (a system call: not once per trivial job).
 SLOW_STEP: Final = 0.002
 # Seconds over which the jobs finished per second are measured.
 WINDOW: Final = 0.5
-# How much more a larger target must finish to be kept.
+# How much more a larger target must finish to be kept (and a smaller one may lose).
 GAIN: Final = 1.2
-# Seconds a target that did not help holds before it is tried again.
+# The most of the GIL the pool's threads may hold after a trial adds threads
+# (CPU seconds per second, all its threads together): the rest is the server's.
+GIL_SHARE: Final = 0.5
+# Seconds before a trial that failed is made again; doubled after each failure
+# in a row, up to MAX_HOLD. A kept target is not tried the other way for HOLD.
 HOLD: Final = 5.0
+MAX_HOLD: Final = 60.0
+
+UP: Final = 0
+DOWN: Final = 1
 
 
 class ThreadBudget:
-    """The pool's thread target, and the throughput that justifies it (pool lock held)."""
+    """The pool's thread target, and what justifies it (pool lock held)."""
 
-    __slots__ = ("_before", "_done", "_hold_until", "_probing", "_since", "rate", "target")
+    __slots__ = (
+        "_backlog",
+        "_before",
+        "_cap",
+        "_capacity",
+        "_cpu",
+        "_done",
+        "_hold",
+        "_marks",
+        "_since",
+        "_slack",
+        "_trial",
+        "_wait_until",
+        "cpu_share",
+        "rate",
+        "target",
+    )
 
     def __init__(self, cap: int, now: float) -> None:
+        self._cap = cap  # RAINCHECK_MAX_WORKERS
         self.target = min(CORE_THREADS, cap)
         self.rate = 0.0  # jobs finished per second in the last window
+        self.cpu_share = 0.0  # CPU seconds per second of the pool's threads, last window
+        # Jobs per second the current target finished in a window with no
+        # worker idle: what it can do. None until measured.
+        self._capacity: float | None = None
         self._done = 0
+        self._cpu = 0.0
+        self._marks = threading.local()  # each worker's last (monotonic, thread_time)
         self._since = now
-        self._probing = False
-        self._before = (self.target, 0.0)
-        self._hold_until = now
+        self._slack = False  # a worker went idle in this window
+        self._trial: int | None = None  # UP or DOWN while a trial runs
+        self._before = self.target  # the target before the trial
+        self._backlog = 0  # jobs waiting when the trial began
+        # By direction: no trial before. The first waits for a window's measures.
+        self._wait_until = [now + WINDOW, now + HOLD]
+        self._hold = [HOLD, HOLD]  # by direction: the next wait after a failure
 
-    def step_done(self, wall: float, done: int, now: float, jobs_wait: bool, cap: int) -> bool:
-        """A worker finished ``done`` jobs in a step of ``wall`` seconds; whether the
-        target grew (and more threads should start)."""
+    def went_idle(self) -> None:
+        """A worker found no job to run."""
+        self._slack = True
+
+    def step_done(self, wall: float, done: int, now: float, waiting: int) -> bool:
+        """A worker finished ``done`` jobs in a step of ``wall`` seconds, leaving
+        ``waiting`` jobs and no worker idle; whether the target grew (and more
+        threads should start). Called on the worker's thread."""
+        before, cap = self.target, self._cap
         self._done += done
-        elapsed = now - self._since
-        if elapsed >= WINDOW:
-            rate = self._done / elapsed
-            if self._probing:
-                self._probing = False
-                target, rate_before = self._before
-                if rate < GAIN * rate_before:  # more threads did not finish more jobs
-                    self.target = target
-                    self._hold_until = now + HOLD
-            self.rate, self._done, self._since = rate, 0, now
+        mark: tuple[float, float] | None = self._marks.__dict__.get("mark")
+        if mark is None or now - mark[0] > SLOW_STEP:
+            cpu = time.thread_time()
+            if mark is not None:
+                self._cpu += cpu - mark[1]
+            self._marks.mark = (now, cpu)
+        if now - self._since >= WINDOW:
+            self._window_ended(now, waiting)
         if (
             wall > SLOW_STEP
-            and jobs_wait
-            and not self._probing
+            and waiting
+            and self._trial is None
             and self.target < cap
-            and now >= self._hold_until
+            and now >= self._wait_until[UP]
+            and self._gil_to_spare()
         ):
-            self._before = (self.target, self.rate)
-            self.target = min(cap, 2 * self.target)
-            self._probing = True
-            self._done, self._since = 0, now  # the probe's window starts now
-            return True
-        return False
+            self._start_trial(UP, min(cap, 2 * self.target), now)
+            self._backlog = waiting
+        return self.target > before
 
     def resized(self, cap: int, threads: int) -> None:
         """The cap changed, or a thread retired: back towards ``CORE_THREADS``."""
-        self.target = max(min(CORE_THREADS, cap), min(threads, cap))
+        self._cap = cap
+        target = max(min(CORE_THREADS, cap), min(threads, cap))
+        if target != self.target:
+            self.target, self._capacity, self._trial = target, None, None
+
+    def _gil_to_spare(self) -> bool:
+        # Twice the threads would hold the GIL about twice as long. Under gevent
+        # every greenlet shares one OS thread, whose CPU time says nothing of the pool's.
+        return 2 * self.cpu_share <= GIL_SHARE or greenlets.patched()
+
+    def _start_trial(self, direction: int, target: int, now: float) -> None:
+        self._trial, self._before, self.target = direction, self.target, target
+        self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
+
+    def _window_ended(self, now: float, waiting: int) -> None:
+        elapsed = now - self._since
+        rate = self._done / elapsed
+        saturated = not self._slack
+        trial, capacity = self._trial, self._capacity
+        if trial is not None:
+            self._trial = None
+            if trial == UP:
+                caught_up = self._backlog >= 2 * self._before and 2 * waiting <= self._backlog
+                helped = capacity is not None and rate >= GAIN * capacity
+                kept = caught_up or (saturated and helped)
+            else:
+                kept = not saturated or capacity is None or rate * GAIN >= capacity
+            if kept:
+                self._hold[trial] = HOLD
+                # Neither undo at once what was just kept, nor redo what it undid.
+                self._wait_until[1 - trial] = max(self._wait_until[1 - trial], now + HOLD)
+                self._capacity = rate if saturated else None
+            else:
+                self.target = self._before  # its capacity is still the one measured
+                if saturated and capacity is not None:  # the threads did not help
+                    self._wait_until[trial] = now + self._hold[trial]
+                    self._hold[trial] = min(2 * self._hold[trial], MAX_HOLD)
+                else:  # not needed, or nothing to compare with: a window to measure
+                    self._wait_until[trial] = now + WINDOW
+        elif saturated:
+            self._capacity = rate
+        self.rate, self.cpu_share = rate, self._cpu / elapsed
+        self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
+        if (
+            trial is None
+            and saturated
+            and self.target > CORE_THREADS
+            and now >= self._wait_until[DOWN]
+        ):
+            self._start_trial(DOWN, max(CORE_THREADS, self.target - self.target // 4), now)

@@ -23,7 +23,14 @@ from raincheck.pool import Pool
 from raincheck.stats import Stats
 from raincheck.testing import wait_idle
 from tests.app import jobs
-from tests.app.helpers import current_pool, hold_the_worker, in_thread, spy_on_idle, spy_on_room
+from tests.app.helpers import (
+    LineSpy,
+    current_pool,
+    hold_the_worker,
+    in_thread,
+    spy_on_idle,
+    spy_on_room,
+)
 from tests.app.jobs import HOLD_LIMIT, Gate
 
 Received = list[dict[str, object]]
@@ -42,6 +49,13 @@ def held_then_schedule(gate: Gate, value: str) -> None:
     assert gate.release.wait(HOLD_LIMIT)
     jobs.remember.schedule(value)
     jobs.record(threading.current_thread().name, "outer-done")
+
+
+@decorate
+def remember_then_set(value: str, done: threading.Event) -> None:
+    """Record ``value``, then set ``done``."""
+    jobs.record(threading.current_thread().name, value)
+    done.set()
 
 
 class Latch:
@@ -360,7 +374,7 @@ def test_next_hand_off_after_shutdown_creates_a_new_pool() -> None:
     jobs.remember.schedule("second")
     wait_idle()
     assert current_pool() is not first_pool
-    assert first_pool.closed
+    assert first_pool._closed
     assert jobs.values() == ["first", "second"]
     stats = raincheck.stats()
     assert (stats.scheduled, stats.succeeded) == (2, 2)
@@ -380,7 +394,7 @@ def test_jobs_handed_off_while_shutting_down_run_in_the_caller() -> None:
     draining = spy_on_idle(pool)
     join = in_thread(lambda: raincheck.shutdown(timeout=HOLD_LIMIT))
     assert draining.wait(HOLD_LIMIT)
-    assert pool.closed
+    assert pool._closed
     jobs.remember.schedule("late")
     assert jobs.calls == [(threading.current_thread().name, "late")]
     gate.release.set()
@@ -643,3 +657,39 @@ def test_uneven_batches_run_every_job_exactly_once(
     stats = pool_stats(pool)
     assert stats.succeeded == stats.scheduled == 10_000
     assert balanced(stats)
+
+
+def test_block_serves_waiting_threads_in_arrival_order(
+    make_pool: Callable[[int], Pool],
+) -> None:
+    """``block``: a thread waiting for room queues all its jobs before a later one queues
+    any, and a newcomer never takes room from those already waiting (no request waits
+    much longer than the others)."""
+    pool = make_pool(2)
+    full = {"max_queue": 1, "policy": "block", "block_timeout": HOLD_LIMIT}
+    first, second = Gate(), Gate()
+    for gate, name in ((first, "held 1"), (second, "held 2")):
+        put(pool, [(jobs.held, (gate, name), {}, copy_context())], **full)
+        assert gate.started.wait(HOLD_LIMIT)
+
+    def job(value: str) -> Job:
+        return (jobs.remember, (value,), {}, copy_context())
+
+    put(pool, [job("queued")], **full)
+    line = LineSpy()
+    pool._line = line
+    a = in_thread(lambda: put(pool, [job("a1"), job("a2")], **full))
+    assert line.joins.acquire(timeout=HOLD_LIMIT)
+    last = threading.Event()
+    b1: Job = (remember_then_set, ("b1", last), {}, copy_context())
+    b = in_thread(lambda: put(pool, [b1], **full))
+    assert line.joins.acquire(timeout=HOLD_LIMIT)
+    first.release.set()  # one worker now runs the queue, in its order
+    a()
+    b()
+    assert last.wait(HOLD_LIMIT)
+    second.release.set()
+    assert pool.wait_idle(HOLD_LIMIT)
+    assert jobs.values() == ["held 1", "queued", "a1", "a2", "b1", "held 2"]
+    stats = pool_stats(pool)
+    assert (stats.succeeded, stats.ran_in_caller, stats.dropped) == (6, 0, 0)

@@ -23,6 +23,8 @@ TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBacken
 
 if "BENCH_MAX_WORKERS" in os.environ:
     RAINCHECK_MAX_WORKERS = int(os.environ["BENCH_MAX_WORKERS"])
+if "BENCH_MAX_QUEUE" in os.environ:
+    RAINCHECK_MAX_QUEUE = int(os.environ["BENCH_MAX_QUEUE"])
 # A server stopped between two measurements must not wait for a long drain;
 # benchmarks/throughput.py passes the value it checks graceful stops against.
 RAINCHECK_SHUTDOWN_TIMEOUT = float(os.environ.get("BENCH_SHUTDOWN_TIMEOUT", "2.0"))

@@ -14,6 +14,7 @@ from django.test import AsyncClient, override_settings
 
 from raincheck import process
 from raincheck.pool import Pool
+from raincheck.room import Line, Waiter
 from tests.app import jobs
 from tests.app.jobs import HOLD_LIMIT, Gate
 
@@ -45,10 +46,24 @@ class ConditionSpy(threading.Condition):
         return super().wait(timeout)
 
 
+class LineSpy(Line):
+    """The pool's line of threads waiting for room, which also tells the test that one joined."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+        self.joins = threading.Semaphore(0)  # released once per thread that joined
+
+    def join(self, lock: threading.RLock, need: int) -> Waiter:
+        self.waiting.set()
+        self.joins.release()
+        return super().join(lock, need)
+
+
 def spy_on_room(pool: Pool) -> threading.Event:
     """An event set when a thread waits for room in the full queue (``block``)."""
-    spy = ConditionSpy(pool._lock)
-    pool._has_room = spy
+    spy = LineSpy()
+    pool._line = spy
     return spy.waiting
 
 

@@ -1,0 +1,68 @@
+"""Threads waiting for room in the pool's full queue (``block``), served in arrival order.
+
+With one shared condition, a thread that has just arrived takes the room a
+worker frees before the threads already waiting can, and whichever waiter
+the wake-up picks goes next: under a saturated server a few requests then
+wait far longer than the rest (their server's p99). Here each waiter has its
+own turn, only the first in line is woken, and only once the room fits its
+next step; newcomers join the end of the line (docs/design.rst, "Backpressure").
+
+Every method is called with the pool's lock held.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+
+from raincheck.backlog import MAX_BATCH
+
+
+class Waiter:
+    """One thread in line: its own condition, and how many jobs it still has to queue."""
+
+    __slots__ = ("need", "turn")
+
+    def __init__(self, lock: threading.RLock, need: int) -> None:
+        self.turn = threading.Condition(lock)
+        self.need = need
+
+
+class Line:
+    """The waiters, first come first served."""
+
+    __slots__ = ("_waiters",)
+
+    def __init__(self) -> None:
+        self._waiters: deque[Waiter] = deque()
+
+    def __len__(self) -> int:
+        return len(self._waiters)
+
+    def join(self, lock: threading.RLock, need: int) -> Waiter:
+        waiter = Waiter(lock, need)
+        self._waiters.append(waiter)
+        return waiter
+
+    def first(self) -> Waiter | None:
+        return self._waiters[0] if self._waiters else None
+
+    def leave(self, waiter: Waiter) -> None:
+        """``waiter`` is done (all queued, timed out, or the pool closed): the next one's turn."""
+        was_first = self._waiters[0] is waiter
+        self._waiters.remove(waiter)
+        if was_first and self._waiters:
+            self._waiters[0].turn.notify()
+
+    def room_made(self, room: int, max_queue: int) -> None:
+        """``room`` jobs now fit in the queue: wake the first waiter if that is enough
+        for its next step (all it has left, a batch's worth, or a whole queue's)."""
+        if self._waiters:
+            first = self._waiters[0]
+            if room >= min(first.need, MAX_BATCH, max_queue):
+                first.turn.notify()
+
+    def wake_all(self) -> None:
+        """The pool closed: every waiter stops waiting."""
+        for waiter in self._waiters:
+            waiter.turn.notify()

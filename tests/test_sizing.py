@@ -1,0 +1,105 @@
+"""The elastic pool's thread target: grown for jobs that wait, not for jobs that
+compute, and never judged on a window in which the jobs were all there was to do."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from unittest import mock
+
+from raincheck import sizing
+from raincheck.sizing import CORE_THREADS, HOLD, ThreadBudget
+
+STEP = 0.01  # seconds between two steps the budget is told of
+CAP = 32
+
+
+def run(
+    budget: ThreadBudget,
+    seconds: float,
+    jobs_per_second: Callable[[int], float],
+    *,
+    start: float = 0.0,
+    waiting: int = 1000,
+    idle: bool = False,
+    cpu_share: float = 0.0,
+) -> list[int]:
+    """Tell ``budget`` of slow steps for ``seconds``, finishing ``jobs_per_second(target)``;
+    the targets it had, step by step."""
+    targets = []
+    now, cpu, owed = start, 0.0, 0.0
+    while now < start + seconds:
+        now += STEP
+        cpu += cpu_share * STEP
+        owed += jobs_per_second(budget.target) * STEP
+        done, owed = int(owed), owed - int(owed)
+        if idle:
+            budget.went_idle()
+        with mock.patch("time.thread_time", return_value=cpu):
+            budget.step_done(2 * sizing.SLOW_STEP, done, now, waiting)
+        targets.append(budget.target)
+    return targets
+
+
+def waits(target: int) -> float:
+    """Jobs that wait 5 ms: each thread finishes 200 a second."""
+    return 200.0 * target
+
+
+def flat(target: int) -> float:
+    """Jobs held back by something other than threads (the GIL, a shared lock)."""
+    return 800.0
+
+
+def test_a_backlog_of_jobs_that_wait_grows_the_target_to_the_cap() -> None:
+    budget = ThreadBudget(CAP, 0.0)
+    targets = run(budget, 5.0, waits)
+    assert targets[-1] == CAP
+    assert max(targets) == CAP
+
+
+def test_more_threads_that_finish_no_more_jobs_go_back_and_wait() -> None:
+    """Every trial up fails; each failure waits longer before the next."""
+    budget = ThreadBudget(CAP, 0.0)
+    targets = run(budget, 30.0, flat)
+    assert targets[-1] == CORE_THREADS
+    assert max(targets) == 2 * CORE_THREADS
+    trials = sum(1 for a, b in itertools.pairwise(targets) if b > a)
+    assert trials <= 4  # at about 1 s, then 5, 10 and 20 s later
+
+
+def test_a_window_with_an_idle_worker_is_never_taken_for_capacity() -> None:
+    """Paced jobs, then a backlog: the backlog's rate is never compared with the paced one."""
+    budget = ThreadBudget(CAP, 0.0)
+    paced = run(budget, 3.0, flat, waiting=3, idle=True)
+    assert max(paced) <= 2 * CORE_THREADS
+    targets = run(budget, 5.0, waits, start=3.0)
+    assert targets[-1] == CAP
+
+
+def test_jobs_that_compute_get_no_more_threads() -> None:
+    """The pool's threads already hold the GIL 40 % of the time: no trial adds threads."""
+    budget = ThreadBudget(CAP, 0.0)
+    targets = run(budget, 10.0, waits, cpu_share=0.4)
+    assert max(targets) == CORE_THREADS
+
+
+def test_threads_that_are_not_needed_come_down_by_trying() -> None:
+    """At the cap, a quarter fewer threads finish as many jobs: down to the core."""
+    budget = ThreadBudget(CAP, 0.0)
+    budget.resized(CAP, CAP)
+    targets = run(budget, HOLD + 10.0, flat)
+    assert targets[0] == CAP
+    assert targets[-1] == CORE_THREADS
+
+
+def test_threads_that_are_needed_stay_after_a_trial_down() -> None:
+    """At the cap, a quarter fewer threads finish a quarter fewer jobs: back to the cap,
+    and the next trial down waits longer."""
+    budget = ThreadBudget(CAP, 0.0)
+    budget.resized(CAP, CAP)
+    targets = run(budget, HOLD + 20.0, waits)
+    assert targets[-1] == CAP
+    assert min(targets) == CAP - CAP // 4
+    below = sum(1 for t in targets if t < CAP) * STEP
+    assert below < 2.0  # trials of half a second: at 5, 10, 20 s
