@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 
@@ -293,3 +294,26 @@ def test_request_finished_without_request_started_is_harmless() -> None:
     request_finished.send(sender=None)
     wait_idle()
     assert jobs.calls == []
+
+
+def test_a_request_with_jobs_leaves_the_garbage_collector_nothing_more_to_find() -> None:
+    """A request's jobs and its buffer are freed as soon as they are done with, not
+    left as a reference cycle (each job's context holds the buffer) for the collector:
+    on a busy server its full collections are the slowest responses."""
+    client = Client()
+    client.get("/schedule/?v=warm-up")
+    wait_idle()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            client.get("/schedule/?w=a&w=b&w=c&w=d&w=e")  # the same, without jobs
+        without_jobs = gc.collect()
+        for _ in range(10):
+            client.get("/schedule/?v=a&v=b&v=c&v=d&v=e")
+        wait_idle()
+        with_jobs = gc.collect()
+    finally:
+        gc.enable()
+    assert len(jobs.values()) == 51
+    assert with_jobs <= without_jobs
