@@ -29,30 +29,39 @@ class JobLoop:
         self._idle = threading.Condition(self.lock)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: dict[asyncio.Task[None], Job] = {}
-        self._waiting = 0  # accepted, not started: waiting for the concurrency bound
+        # Waiting for the concurrency bound: accepted, not started. Only the
+        # loop's thread counts starts, so a job's start takes no lock.
+        self._accepted = 0
+        self._started = 0
         self._active = 0  # accepted, not finished
         self._closed = False
+        # Accepted jobs the loop has not made tasks of yet. The loop is woken
+        # only for the first: under load, one wake-up takes many requests' jobs.
+        self._pending: list[Job] = []
 
     def put(self, jobs: list[Job], *, max_queue: int) -> list[Job]:
         """Accept what fits under ``max_queue`` waiting jobs; return the rest (lock free)."""
         with self.lock:
             if self._closed:
                 return jobs
-            room = max_queue - self._waiting if max_queue else len(jobs)
+            room = max_queue - (self._accepted - self._started) if max_queue else len(jobs)
             accepted, rest = jobs[: max(room, 0)], jobs[max(room, 0) :]
             if accepted:
                 loop = self._loop or self._start()
                 if loop is None:
                     return jobs
-                self._waiting += len(accepted)
+                self._accepted += len(accepted)
                 self._active += len(accepted)
-                loop.call_soon_threadsafe(self._spawn, accepted)
+                if not self._pending:
+                    loop.call_soon_threadsafe(self._spawn)
+                self._pending += accepted
             return rest
 
     def load(self) -> tuple[int, int]:
         """``(waiting, running)`` async jobs right now."""
         with self.lock:
-            return self._waiting, self._active - self._waiting
+            waiting = self._accepted - self._started
+            return waiting, self._active - waiting
 
     def wait_idle(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -105,22 +114,22 @@ class JobLoop:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
 
-    def _spawn(self, jobs: list[Job]) -> None:
+    def _spawn(self) -> None:
         loop = self._loop
         assert loop is not None
-        for job in jobs:
-            # Made in the job's context: the task runs in a copy of it.
-            task = job[3].run(loop.create_task, self._run(job))
-            with self.lock:
-                self._tasks[task] = job
+        with self.lock:
+            jobs, self._pending = self._pending, []
+        # Made in the job's context: the task runs in a copy of it.
+        tasks = [job[3].run(loop.create_task, self._run(job)) for job in jobs]
+        with self.lock:
+            self._tasks.update(zip(tasks, jobs, strict=True))
 
     async def _run(self, job: Job) -> None:
         started = ok = False
         try:
             async with self._semaphore:
                 started = True
-                with self.lock:
-                    self._waiting -= 1
+                self._started += 1
                 ok = await run_async(job)
         except asyncio.CancelledError:
             pass  # cancelled by the drain before it started: counted as dropped
@@ -128,10 +137,9 @@ class JobLoop:
             if started:
                 self.counters.add(succeeded=int(ok), failed=int(not ok))
             else:
+                self._started += 1
                 self.counters.add(dropped=1)
             with self.lock:
-                if not started:
-                    self._waiting -= 1
                 self._active -= 1
                 task = asyncio.current_task()
                 if task is not None:
