@@ -13,7 +13,7 @@ import asyncio
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Final
 
 from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext
 from django.db import connections
@@ -65,11 +65,36 @@ def forget_asgiref_callers() -> None:
     a ``sync_to_async()`` in a job would then be sent to a thread that is busy
     waiting for the job, or long gone.
     """
-    # Set, not deleted: asgiref's Local hides storage made on another thread
-    # (so del finds nothing) until asgiref itself moves the context to a new
-    # thread, and brings the stale executor back. None replaces all of it.
-    AsyncToSync.executors.current = None
-    SyncToAsync.deadlock_context.set(False)
+    if _carries_an_executor():
+        # Set, not deleted: asgiref's Local hides storage made on another thread
+        # (so del finds nothing) until asgiref itself moves the context to a new
+        # thread, and brings the stale executor back. None replaces all of it.
+        AsyncToSync.executors.current = None
+    if SyncToAsync.deadlock_context.get(False):
+        SyncToAsync.deadlock_context.set(False)
+
+
+def _local_variable(local: object) -> contextvars.ContextVar[Any] | None:
+    # The context variable behind an asgiref Local, where this asgiref has one.
+    variable = getattr(getattr(local, "_storage", None), "_data", None)
+    return variable if isinstance(variable, contextvars.ContextVar) else None
+
+
+# Setting an asgiref Local takes a lock shared with every sync_to_async() of the
+# process, and copies its storage: about a third of an async job's own cost on
+# raincheck's loop. Most contexts carry no executor, which reading shows.
+_EXECUTORS: Final = _local_variable(AsyncToSync.executors)
+
+
+def _carries_an_executor() -> bool:
+    if _EXECUTORS is None:
+        return True  # an asgiref whose Local is not known: always set
+    stored = _EXECUTORS.get(None)
+    if stored is None:
+        return False
+    # asgiref 3.9+ wraps the data with the thread it belongs to; earlier, the dict.
+    data = getattr(stored, "data", stored)
+    return not isinstance(data, dict) or data.get("current") is not None
 
 
 def in_helper_thread(target: Callable[[], None]) -> None:
