@@ -21,9 +21,11 @@ target by trying (a simple form of .NET's hill-climbing):
 Only windows in which no worker went idle measure what the threads can do:
 in the others the jobs that came were all there was to do, so a load that
 grows or shrinks never passes for a change in what threads achieve. A trial
-that fails goes back (the threads above the target leave) and is not made
-again for ``HOLD`` seconds, twice as long after each failure in a row (up to
-``MAX_HOLD``). An idle thread retires after ``KEEP_ALIVE`` seconds.
+that fails goes back (the threads above the target leave). One that showed
+the threads do not help is not made again for ``HOLD`` seconds, twice as long
+after each failure in a row (up to ``MAX_HOLD``); one that only showed them
+not needed, or had nothing to compare with, waits one ``WINDOW``. An idle
+thread retires after ``KEEP_ALIVE`` seconds.
 ``RAINCHECK_MAX_WORKERS`` is the hard cap (docs/design.rst, "An elastic pool").
 """
 
