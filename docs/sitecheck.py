@@ -21,7 +21,6 @@ started with a fresh profile and stopped by its PID.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import functools
 import http.server
@@ -175,26 +174,16 @@ def pages(root: Path) -> list[str]:
 def check_page(
     tools: browser.DevTools, session: str, base: str, page: str, *, width: int, shots: Path | None
 ) -> dict[str, Any]:
-    tools.call("Page.navigate", session, url=base + page)
-    tools.wait_for("Page.loadEventFired", session)
-    reply = tools.call(
-        "Runtime.evaluate",
-        session,
-        expression=PAGE_SCRIPT,
-        awaitPromise=True,
-        returnByValue=True,
-    )
-    if "exceptionDetails" in reply:
-        raise RuntimeError(f"{page}: {reply['exceptionDetails']}")
-    found: dict[str, Any] = reply["result"]["value"]
+    tools.navigate(session, base + page)
+    try:
+        found: dict[str, Any] = tools.evaluate(session, PAGE_SCRIPT)
+    except RuntimeError as exc:
+        raise RuntimeError(f"{page}: {exc}") from exc
     stem = page.removesuffix(".html")
     if shots is not None and stem in KEY_PAGES:
         height = min(int(found["height"]), MAX_SCREENSHOT_HEIGHT)
-        clip = {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}
-        shot = tools.call(
-            "Page.captureScreenshot", session, format="png", clip=clip, captureBeyondViewport=True
-        )
-        (shots / f"{stem}-{width}.png").write_bytes(base64.b64decode(shot["data"]))
+        clip = {"x": 0, "y": 0, "width": width, "height": height}
+        (shots / f"{stem}-{width}.png").write_bytes(tools.screenshot(session, clip))
     return found
 
 
