@@ -40,18 +40,19 @@ def hand_off(jobs: list[Job]) -> None:
 def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
     state = process.current()
     counters = state.counters
-    if settings.run_async and any(job[0].is_async for job in jobs):
+    awaiting = [job for job in jobs if job[0].is_async] if settings.run_async else None
+    if awaiting:
         loop = state.live_loop(settings)
         if loop is not None:
             # Async jobs await on raincheck's event loop, many at once, not
             # one per pool thread (raincheck.loop).
-            awaiting = [job for job in jobs if job[0].is_async]
             jobs = [job for job in jobs if not job[0].is_async]
             counters.add(scheduled=len(awaiting))
             rest = loop.put(awaiting, max_queue=settings.max_queue)
             if rest:
                 dropping = settings.backpressure in ("drop", "drop_oldest")
-                _overflowed(Overflow([] if dropping else rest, rest if dropping else []), settings)
+                left = Overflow([] if dropping else rest, rest if dropping else [])
+                _overflowed(left, settings, counters)
             if not jobs:
                 return
     pool = state.live_pool(settings) if settings.run_async else None
@@ -70,12 +71,11 @@ def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
         jobs, max_queue=settings.max_queue, policy=policy, block_timeout=settings.block_timeout
     )
     if overflow is not None:
-        _overflowed(overflow, settings)
+        _overflowed(overflow, settings, counters)
 
 
-def _overflowed(overflow: Overflow, settings: conf.Conf) -> None:
+def _overflowed(overflow: Overflow, settings: conf.Conf, counters: Counters) -> None:
     """Report the jobs dropped, and run those the caller must, counting both."""
-    counters = process.current().counters
     dropped, to_run = overflow.dropped, overflow.run_in_caller
     counters.add(dropped=len(dropped), ran_in_caller=len(to_run))
     policy = settings.backpressure
