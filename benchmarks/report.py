@@ -247,6 +247,25 @@ def _at_most(value: float | None, goal: float) -> bool | None:
     return None if value is None else value <= goal
 
 
+def _ratio_target(
+    name: str,
+    ours: float | None,
+    theirs: float | None,
+    show: Callable[[float | None], str],
+    goal: float,
+    *,
+    at_most: bool = False,
+) -> Target:
+    """``ours / theirs`` against ``goal``: at least it, or with ``at_most``, at most it."""
+    times = divide(ours, theirs)
+    return Target(
+        name,
+        f"{show(ours)} vs {show(theirs)}: {ratio(times)}",
+        f"{'≤' if at_most else '≥'} {goal:g}{X}",
+        _at_most(times, goal) if at_most else _at_least(times, goal),
+    )
+
+
 def targets(results: Results) -> list[Target]:
     found: list[Target] = []
     rc_schedule = micro(results, "raincheck", "test_schedule")
@@ -351,7 +370,6 @@ def _http_targets(results: Results, server: str, load: str) -> list[Target]:
     if none_rps is None:
         return []
     rps_ratio = divide(rc_rps, none_rps)
-    p99_ratio = divide(rc_p99, none_p99)
     notes = ""
     passed = _at_least(rps_ratio, 0.9)
     if load == "saturated":
@@ -376,11 +394,13 @@ def _http_targets(results: Results, server: str, load: str) -> list[Target]:
             goal,
             passed,
         ),
-        Target(
+        _ratio_target(
             f"HTTP, {server}, {load}: p99 latency vs no jobs",
-            f"{seconds(rc_p99)} vs {seconds(none_p99)}: {ratio(p99_ratio)}",
-            f"≤ 1.25{X}",
-            _at_most(p99_ratio, 1.25),
+            rc_p99,
+            none_p99,
+            seconds,
+            1.25,
+            at_most=True,
         ),
     ]
     # Paced load is the same for every row, so latency tells them apart;
@@ -407,14 +427,13 @@ def _throughput_targets(results: Results) -> list[Target]:
         return throughput(results, case, key)
 
     found = []
-    rc, dj = get("io_raincheck", "rps"), get("io_dj_raincheck", "rps")
-    times = divide(rc, dj)
     found.append(
-        Target(
+        _ratio_target(
             "Sync I/O jobs, gunicorn, saturated: requests/s vs dj-raincheck",
-            f"{count(rc)} vs {count(dj)}: {ratio(times)}",
-            f"≥ 2{X}",
-            _at_least(times, 2),
+            get("io_raincheck", "rps"),
+            get("io_dj_raincheck", "rps"),
+            count,
+            2,
         )
     )
     rc, dj = get("io_raincheck", "p99_s"), get("io_dj_raincheck", "p99_s")
@@ -443,34 +462,32 @@ def _throughput_targets(results: Results) -> list[Target]:
             passed,
         )
     )
-    none, rc = get("async_none", "rps"), get("async_raincheck", "rps")
-    times = divide(rc, none)
     found.append(
-        Target(
+        _ratio_target(
             "Async jobs, uvicorn, saturated: requests/s vs no jobs",
-            f"{count(rc)} vs {count(none)}: {ratio(times)}",
-            f"≥ 0.9{X}",
-            _at_least(times, 0.9),
+            get("async_raincheck", "rps"),
+            get("async_none", "rps"),
+            count,
+            0.9,
         )
     )
-    none, rc = get("async_none", "p99_s"), get("async_raincheck", "p99_s")
-    times = divide(rc, none)
     found.append(
-        Target(
+        _ratio_target(
             "Async jobs, uvicorn, saturated: p99 vs no jobs",
-            f"{seconds(rc)} vs {seconds(none)}: {ratio(times)}",
-            f"≤ 1.25{X}",
-            _at_most(times, 1.25),
+            get("async_raincheck", "p99_s"),
+            get("async_none", "p99_s"),
+            seconds,
+            1.25,
+            at_most=True,
         )
     )
-    fixed, rc = get("cpu_raincheck_6", "rps"), get("cpu_raincheck", "rps")
-    times = divide(rc, fixed)
     found.append(
-        Target(
+        _ratio_target(
             "CPU-bound jobs, gunicorn, saturated: requests/s vs the fixed pool of 6",
-            f"{count(rc)} vs {count(fixed)}: {ratio(times)}",
-            f"≥ 0.95{X}",
-            _at_least(times, 0.95),
+            get("cpu_raincheck", "rps"),
+            get("cpu_raincheck_6", "rps"),
+            count,
+            0.95,
         )
     )
     return [*found, *_stop_targets(results)]
