@@ -133,11 +133,17 @@ def wait_idle(timeout: float | None = None) -> bool:
     """Wait until nothing is queued or running, on the pool or the loop; False on timeout."""
     state = current()
     deadline = None if timeout is None else time.monotonic() + timeout
-    for part in (state.pool, state.loop):
-        left = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if part is not None and not part.wait_idle(left):
-            return False
-    return True
+    while True:
+        # A job on one may hand jobs to the other after that one was found idle.
+        # Every hand-off counts ``scheduled`` before it puts, so a pass in which
+        # the count did not move found both idle at once.
+        before = state.counters.scheduled
+        for part in (state.pool, state.loop):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if part is not None and not part.wait_idle(left):
+                return False
+        if state.counters.scheduled == before:
+            return True
 
 
 def _resize_pool() -> None:

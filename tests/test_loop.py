@@ -10,9 +10,12 @@ import pytest
 from django.test import override_settings
 
 import raincheck
+from raincheck import process
 from raincheck import raincheck as decorate
 from raincheck.testing import wait_idle
-from tests.app.jobs import HOLD_LIMIT
+from tests.app import jobs
+from tests.app.helpers import ConditionSpy, current_pool, in_thread, spy_on_idle
+from tests.app.jobs import HOLD_LIMIT, Gate
 
 state = {"now": 0, "peak": 0}
 lock = threading.Lock()
@@ -85,3 +88,31 @@ def test_async_jobs_past_the_queue_bound_follow_the_backpressure_policy() -> Non
     stats = raincheck.stats()
     assert stats.succeeded == stats.scheduled == 6
     assert stats.ran_in_caller >= 1
+
+
+@decorate
+async def hand_to_the_pool(go: threading.Event, gate: Gate) -> None:
+    """Once told, schedule a sync job, which runs on the pool."""
+    await asyncio.to_thread(go.wait, HOLD_LIMIT)
+    jobs.held.schedule(gate, "from the loop")
+
+
+def test_wait_idle_waits_for_what_an_async_job_hands_to_the_pool() -> None:
+    """The pool was idle when wait_idle() looked; a job on the loop then gave it work."""
+    jobs.remember.schedule("make the pool")
+    jobs.remember_async.schedule("make the loop")
+    wait_idle(HOLD_LIMIT)
+    waits_on_the_pool = spy_on_idle(current_pool())
+    loop = process.current().loop
+    assert loop is not None
+    loop._idle = waits_on_the_loop = ConditionSpy(loop.lock)
+    go, gate = threading.Event(), Gate()
+    hand_to_the_pool.schedule(go, gate)
+    join = in_thread(lambda: wait_idle(HOLD_LIMIT))
+    assert waits_on_the_loop.waiting.wait(HOLD_LIMIT)  # past the idle pool
+    go.set()
+    assert gate.started.wait(HOLD_LIMIT)
+    assert waits_on_the_pool.wait(HOLD_LIMIT), "wait_idle() returned with a job running"
+    gate.release.set()
+    join()
+    assert "from the loop" in jobs.values()
