@@ -46,16 +46,20 @@ class JobLoop:
                 return jobs
             room = max_queue - (self._accepted - self._started) if max_queue else len(jobs)
             accepted, rest = jobs[: max(room, 0)], jobs[max(room, 0) :]
-            if accepted:
-                loop = self._loop or self._start()
-                if loop is None:
-                    return jobs
-                self._accepted += len(accepted)
-                self._active += len(accepted)
-                if not self._pending:
-                    loop.call_soon_threadsafe(self._spawn)
-                self._pending += accepted
-            return rest
+            if not accepted:
+                return rest
+            loop = self._loop or self._start()
+            if loop is None:
+                return jobs
+            self._accepted += len(accepted)
+            self._active += len(accepted)
+            wake = not self._pending
+            self._pending += accepted
+        if wake:
+            # Outside the lock: the wake-up writes to a socket, which lets the
+            # loop's thread run, and its first step is to take the lock.
+            loop.call_soon_threadsafe(self._spawn)
+        return rest
 
     def load(self) -> tuple[int, int]:
         """``(waiting, running)`` async jobs right now."""
@@ -77,6 +81,11 @@ class JobLoop:
                 self._stop()
                 return []
             left = list(self._tasks.items())
+            # Accepted, but the loop's thread never got to them (a job blocked it).
+            never_started, self._pending = self._pending, []
+            self._started += len(never_started)
+            self._active -= len(never_started)
+        self.counters.add(dropped=len(never_started))
         loop = self._loop
         if loop is not None:
             for task, _ in left:
@@ -85,7 +94,7 @@ class JobLoop:
                 # Cancelled tasks report and count themselves; give them a moment.
                 self._wait_until_idle(time.monotonic() + 1.0)
                 self._stop()
-        return [job for _, job in left]
+        return [*(job for _, job in left), *never_started]
 
     def _start(self) -> asyncio.AbstractEventLoop | None:
         # Lock held.

@@ -79,6 +79,29 @@ def test_the_drain_cancels_unfinished_async_jobs_and_names_them(
     assert stats.failed == 1
 
 
+@decorate
+async def block_the_loop(gate: Gate) -> None:
+    """A sync wait in an async job: raincheck's loop thread itself stops."""
+    gate.started.set()
+    gate.release.wait(HOLD_LIMIT)
+
+
+def test_async_jobs_the_blocked_loop_never_started_are_dropped_and_named(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At the deadline, accepted jobs the loop never made tasks of are not lost silently."""
+    caplog.set_level(logging.WARNING, logger="raincheck")
+    gate = Gate()
+    block_the_loop.schedule(gate)
+    assert gate.started.wait(HOLD_LIMIT)
+    nap.schedule(0.0)
+    raincheck.shutdown(timeout=0.2)
+    assert caplog.text.endswith(
+        "async jobs cancelled: tests.test_loop.block_the_loop, tests.test_loop.nap\n"
+    )
+    assert raincheck.stats().dropped == 1
+
+
 @override_settings(RAINCHECK_ASYNC_CONCURRENCY=1, RAINCHECK_MAX_QUEUE=2)
 def test_async_jobs_past_the_queue_bound_follow_the_backpressure_policy() -> None:
     """Waiting async jobs count against RAINCHECK_MAX_QUEUE; the rest run in the caller."""
