@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from debug_toolbar.panels import Panel
 from django.http import HttpRequest, HttpResponse
 
-from raincheck import conf, process, scheduling, signals
+from raincheck import conf, greenlets, process, scheduling, signals
 
 if TYPE_CHECKING:
     # Only for its type: importing it at run time needs the toolbar's app loaded.
@@ -106,6 +106,7 @@ def describe(
         "options": options,
         "destination": destination,
         "on_success": bool(getattr(function, "on_success", False)),
+        "is_async": bool(getattr(function, "is_async", False)),
     }
 
 
@@ -117,6 +118,8 @@ def where(job: dict[str, Any], status: int, run_async: bool) -> str:
             return f"skipped: the response is a {status} (on_success)"
         if not run_async:
             return "after the response, in the request's thread (RAINCHECK_RUN_ASYNC = False)"
+        if job["is_async"] and not greenlets.patched():
+            return "after the response, on raincheck's event loop"
         return "after the response, on the pool"
     if destination.startswith("tasks:"):
         alias = destination.removeprefix("tasks:")

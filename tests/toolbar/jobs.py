@@ -29,3 +29,8 @@ def refresh_recommendations(user_id: int) -> None:
 @raincheck
 def index_document(document: dict[str, Any]) -> None:
     record("index_document", document)
+
+
+@raincheck
+async def ping_webhook(url: str) -> None:
+    record("ping_webhook", url)

@@ -169,6 +169,19 @@ def test_a_unique_duplicate_shows_as_dropped() -> None:
     ]
 
 
+def test_an_async_job_shows_as_going_to_the_event_loop() -> None:
+    """An async job awaits on raincheck's event loop, not on a pool thread: the panel says so."""
+    with recorded() as panel:
+        jobs.ping_webhook.schedule("https://example.com/hook")
+        jobs.send_welcome_email.schedule(1, subject="s")
+    assert [job["where"] for job in listed(panel)] == [
+        "after the response, on raincheck's event loop",
+        "after the response, on the pool",
+    ]
+    wait_idle()
+    assert ("ping_webhook", ("https://example.com/hook",)) in jobs.calls
+
+
 def test_an_on_success_job_of_a_failed_response_shows_as_skipped() -> None:
     """An on_success job of a request that answered 500 is listed as skipped; others are not."""
     with recorded(status=500) as panel:
