@@ -82,8 +82,9 @@ class JobLoop:
                 return []
             left = list(self._tasks.items())
             # Accepted, but the loop's thread never got to them (a job blocked it).
+            # Taken back from the accepted: only the loop's thread counts starts.
             never_started, self._pending = self._pending, []
-            self._started += len(never_started)
+            self._accepted -= len(never_started)
             self._active -= len(never_started)
         self.counters.add(dropped=len(never_started))
         loop = self._loop

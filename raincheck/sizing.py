@@ -80,14 +80,12 @@ class ThreadBudget:
         "_trial",
         "_wait_until",
         "cpu_share",
-        "rate",
         "target",
     )
 
     def __init__(self, cap: int, now: float) -> None:
         self._cap = cap  # RAINCHECK_MAX_WORKERS
         self.target = min(CORE_THREADS, cap)
-        self.rate = 0.0  # jobs finished per second in the last window
         self.cpu_share = 0.0  # CPU seconds per second of the pool's threads, last window
         # Jobs per second the current target finished in a window with no
         # worker idle: what it can do. None until measured.
@@ -177,7 +175,7 @@ class ThreadBudget:
                     self._wait_until[trial] = now + WINDOW
         elif saturated:
             self._capacity = rate
-        self.rate, self.cpu_share = rate, self._cpu / elapsed
+        self.cpu_share = self._cpu / elapsed
         self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
         if (
             trial is None
