@@ -17,11 +17,11 @@ from collections.abc import Callable
 from typing import Final
 
 from raincheck.backlog import Backlog, Overflow
-from raincheck.forks import GENERATION
 from raincheck.jobs import Job
 from raincheck.room import Line
 from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
+from raincheck.steps import run_step
 
 _thread_numbers: Final = itertools.count(1)
 
@@ -169,9 +169,9 @@ class Pool:
             taken = self._take(me, worker)
         while taken is not None:
             wall = time.monotonic()
-            outcomes = self._run(me, *taken)
+            outcomes = run_step(self._run_job, self.running, me, *taken)
             if outcomes is None:
-                return  # in the child of a job's fork: see _run()
+                return  # in the child of a job's fork (raincheck.steps)
             # Counted first: wait_idle() must never return before stats() add up.
             self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
             now = time.monotonic()
@@ -217,34 +217,6 @@ class Pool:
         if self._line:
             self._line.room_made(self._max_queue - len(self._backlog), self._max_queue)
         return job, batch
-
-    def _run(self, me: int, job: Job, batch: deque[Job] | None) -> tuple[int, int] | None:
-        """Run ``job``, then the rest of ``batch`` (without the lock); (succeeded, failed),
-        or None in a child that a job forked."""
-        run_job, running, before = self._run_job, self.running, GENERATION[0]
-        succeeded = failed = 0
-        while True:
-            try:
-                ok = run_job(job)
-            except BaseException:  # run_job reports every failure; none may kill a worker
-                ok = False
-            if ok:
-                succeeded += 1
-            else:
-                failed += 1
-            if GENERATION[0] != before:
-                # The job forked, and this thread is the child's only one: it
-                # leaves at once, touching neither the parent's jobs nor the
-                # locks its threads may have held. The child then ends with
-                # this thread, unless the job's own code decided otherwise.
-                return None
-            if batch is None:
-                return succeeded, failed
-            try:
-                job = batch.popleft()
-            except IndexError:  # all run, or reclaimed by another worker
-                return succeeded, failed
-            running[me] = job  # without the lock: only a drain's deadline log reads it
 
     def load(self) -> tuple[int, list[Job], int]:
         """``(queued, the running jobs, workers)`` right now."""
