@@ -211,11 +211,12 @@ def _orphaned(buffer: Buffer) -> None:
 def hand_off_orphans() -> None:
     while _orphans:
         buffer = _orphans.popleft()
-        logger.warning(
-            "raincheck: handing off %d job(s) of an ASGI request that ended without "
-            "request_finished (the client went away)",
-            len(buffer),
-        )
+        if buffer:  # one that scheduled nothing is no news
+            logger.warning(
+                "raincheck: handing off %d job(s) of an ASGI request that ended without "
+                "request_finished (the client went away)",
+                len(buffer),
+            )
         _release(buffer)
 
 

@@ -15,11 +15,12 @@ import asyncio
 import atexit
 import logging
 import time
+from collections import Counter
 
 from django.core.exceptions import ImproperlyConfigured
 
 from raincheck import buffers, conf, process
-from raincheck.jobs import in_job
+from raincheck.jobs import Job, in_job
 
 logger = logging.getLogger("raincheck")
 
@@ -75,15 +76,23 @@ def _drain(timeout: float | None) -> None:
             ", ".join(job[0].name for job in running) or "none",
         )
     if unfinished or cancelled:
-        names = ", ".join(job[0].name for job in unfinished)
-        names += "; async jobs cancelled: " * bool(cancelled)
-        names += ", ".join(job[0].name for job in cancelled)
+        parts = [_names(unfinished)] if unfinished else []
+        if cancelled:
+            parts.append(f"async jobs cancelled: {_names(cancelled)}")
+        names = "; ".join(parts)
         logger.warning(
             "raincheck: %d job(s) did not finish within the %.1f s shutdown timeout: %s",
             len(unfinished) + len(cancelled),
             timeout,
             names,
         )
+
+
+def _names(jobs: list[Job]) -> str:
+    """Each job's name once, in order, with how many there were when more than one
+    (a backlog of thousands is a few names, not a line of thousands)."""
+    counts = Counter(job[0].name for job in jobs)
+    return ", ".join(name if n == 1 else f"{name} (x{n})" for name, n in counts.items())
 
 
 def drain_for_exit() -> None:

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from asgiref.sync import AsyncToSync
 from django.dispatch import Signal
 
-from raincheck import conf, signals
+from raincheck import conf, greenlets, signals
 from raincheck.awaiting import (
     await_job,
     forget_asgiref_callers,
@@ -142,10 +142,12 @@ def run_in_context(job: Job, on_worker: bool) -> bool:
     return True
 
 
-async def run_async(job: Job) -> bool:
+async def run_async(job: Job, stopped: Callable[[], bool]) -> bool | None:
     """``run()`` for an async job on raincheck's event loop (``raincheck.loop``).
 
     Awaited in a task made in the job's context, so nothing here enters it.
+    None: the drain cancelled it at its deadline (``stopped()`` says so), which
+    is not the job's failure: the drain names it, and it counts as dropped.
     """
     fn, args, kwargs, _ = job
     _current_job.set(fn)
@@ -153,7 +155,12 @@ async def run_async(job: Job) -> bool:
     threshold, started = _begin(job)
     try:
         await await_job(fn.func(*args, **kwargs))
-    except BaseException as exc:  # CancelledError too: the drain's deadline
+    except asyncio.CancelledError as exc:
+        if stopped():
+            return None
+        _report_failure(job, exc)  # the job's own: it cancelled something it awaited
+        return False
+    except BaseException as exc:
         _report_failure(job, exc)
         return False
     if started is not None:
@@ -206,7 +213,12 @@ def send_robust(signal: Signal, **kwargs: Any) -> None:
 def call(job: Job) -> None:
     """Call a job's function in this thread, awaited if async; its exceptions propagate."""
     fn, args, kwargs, _ = job
-    if asyncio._get_running_loop() is not None or (
+    if fn.is_async and greenlets.patched():
+        # gevent: its loop runs on a native thread of its own whatever this OS
+        # thread runs (raincheck.greenlets). A helper thread would nest a
+        # second native thread, with no greenlet of its own to serve it.
+        run_to_completion(fn.func(*args, **kwargs))
+    elif asyncio._get_running_loop() is not None or (
         fn.is_async and getattr(AsyncToSync.executors, "current", None) is not None
     ):
         # An event loop runs in this thread (an async caller running a job itself):

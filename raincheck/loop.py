@@ -35,6 +35,9 @@ class JobLoop:
         self._started = 0
         self._active = 0  # accepted, not finished
         self._closed = False
+        # Set on the loop's thread at the drain's deadline, before it cancels the
+        # tasks: a job not started by then never starts (loop's thread only).
+        self._stopping = False
         # Accepted jobs the loop has not made tasks of yet. The loop is woken
         # only for the first: under load, one wake-up takes many requests' jobs.
         self._pending: list[Job] = []
@@ -89,8 +92,7 @@ class JobLoop:
         self.counters.add(dropped=len(never_started))
         loop = self._loop
         if loop is not None:
-            for task, _ in left:
-                loop.call_soon_threadsafe(task.cancel)
+            loop.call_soon_threadsafe(self._cancel_all)
             with self.lock:
                 # Cancelled tasks report and count themselves; give them a moment.
                 self._wait_until_idle(time.monotonic() + 1.0)
@@ -134,18 +136,35 @@ class JobLoop:
         with self.lock:
             self._tasks.update(zip(tasks, jobs, strict=True))
 
+    def _cancel_all(self) -> None:
+        # On the loop's thread, in one step: had each task been cancelled in a
+        # step of its own, every running job cancelled would let a waiting one
+        # start (and fail) after the deadline.
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+
+    def _stopped(self) -> bool:
+        return self._stopping
+
     async def _run(self, job: Job) -> None:
-        started = ok = False
+        started = False
+        ok: bool | None = None
         try:
             async with self._semaphore:
-                started = True
-                self._started += 1
-                ok = await run_async(job)
+                if not self._stopping:
+                    started = True
+                    self._started += 1
+                    ok = await run_async(job, self._stopped)
         except asyncio.CancelledError:
             pass  # cancelled by the drain before it started: counted as dropped
         finally:
             if started:
-                self.counters.add(succeeded=int(ok), failed=int(not ok))
+                # None: running at the deadline, cancelled by the drain, which names it.
+                if ok is None:
+                    self.counters.add(dropped=1)
+                else:
+                    self.counters.add(succeeded=int(ok), failed=int(not ok))
             else:
                 self._started += 1
                 self.counters.add(dropped=1)

@@ -105,6 +105,25 @@ async def trivial() -> None:
     await asyncio.sleep(0)
 
 
+@job
+async def beside_a_loop() -> None:
+    await asyncio.sleep(0)
+    seen["beside_a_loop"] = "ran"
+
+
+def run_a_loop(running: threading.Event, stop: threading.Event) -> None:
+    """Run an asyncio loop in this greenlet until ``stop``, as an async view's would."""
+
+    async def serve() -> None:
+        running.set()
+        for _ in range(int(DEADLINE / POLL)):
+            if stop.is_set():
+                break
+            await asyncio.sleep(POLL)
+
+    asyncio.run(serve())
+
+
 def open_descriptors() -> int:
     return len(os.listdir("/proc/self/fd")) if sys.platform == "linux" else 0
 
@@ -149,6 +168,16 @@ def main() -> None:
     raises.schedule()
     wait_idle(DEADLINE)
     seen["failures"] = failures
+
+    # While another greenlet runs an asyncio loop (which every greenlet of its
+    # OS thread then sees running), an async job on the pool still runs.
+    running, stop = threading.Event(), threading.Event()
+    other = gevent.spawn(run_a_loop, running, stop)
+    assert running.wait(DEADLINE), "the other greenlet's loop never ran"
+    beside_a_loop.schedule()
+    wait_idle(DEADLINE)
+    stop.set()
+    other.join(DEADLINE)
 
     # A job an async job runs itself runs where no loop is running.
     runs_a_job_itself.schedule()

@@ -85,6 +85,12 @@ def test_an_async_jobs_exception_fails_that_job(seen: dict[str, Any]) -> None:
     assert seen["stats"]["failed"] == 1
 
 
+def test_an_async_job_runs_while_another_greenlet_runs_a_loop(seen: dict[str, Any]) -> None:
+    """Another greenlet's running loop (seen by all of its OS thread) does not fail a job."""
+    assert seen["beside_a_loop"] == "ran"
+    assert seen["failures"] == ["ValueError"]  # only raises(), on purpose
+
+
 def test_a_job_run_inside_an_async_job_runs_where_no_loop_runs(seen: dict[str, Any]) -> None:
     """A sync job an async job runs itself (RAINCHECK_IMMEDIATE) runs where the ORM works."""
     assert seen["run_by_async_job"]["loop"] is False

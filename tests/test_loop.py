@@ -73,10 +73,37 @@ def test_the_drain_cancels_unfinished_async_jobs_and_names_them(
     forever.schedule()
     nap.schedule(0.0)
     raincheck.shutdown(timeout=0.5)
-    assert "async jobs cancelled: tests.test_loop.forever" in caplog.text
+    assert caplog.text.endswith(
+        "did not finish within the 0.5 s shutdown timeout: "
+        "async jobs cancelled: tests.test_loop.forever\n"
+    )
+    assert "ERROR" not in caplog.text  # not the job's failure: the drain's doing
     stats = raincheck.stats()
     assert stats.succeeded + stats.failed + stats.dropped == stats.scheduled == 2
-    assert stats.failed == 1
+    assert (stats.failed, stats.dropped) == (0, 1)
+
+
+@decorate
+async def counted_start(started: list[int], i: int) -> None:
+    started.append(i)
+    await asyncio.Event().wait()
+
+
+@override_settings(RAINCHECK_ASYNC_CONCURRENCY=2)
+def test_no_async_job_starts_after_the_drains_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Cancelling the running jobs frees their places: no waiting job may take one."""
+    caplog.set_level(logging.WARNING, logger="raincheck")
+    started: list[int] = []
+    for i in range(200):
+        counted_start.schedule(started, i)
+    raincheck.shutdown(timeout=0.2)
+    assert started == [0, 1]
+    assert caplog.text.endswith("async jobs cancelled: tests.test_loop.counted_start (x200)\n")
+    assert "ERROR" not in caplog.text
+    stats = raincheck.stats()
+    assert (stats.scheduled, stats.succeeded, stats.failed, stats.dropped) == (200, 0, 0, 200)
 
 
 @decorate
