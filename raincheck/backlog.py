@@ -32,7 +32,7 @@ class Overflow:
 class Backlog:
     """One FIFO queue, plus the batches workers took from it, by worker."""
 
-    __slots__ = ("batches", "queue")
+    __slots__ = ("batches", "held", "queue")
 
     def __init__(self) -> None:
         self.queue: deque[Job] = deque()
@@ -40,6 +40,10 @@ class Backlog:
         # from its right with it; each deque operation is atomic, so each job
         # runs once.
         self.batches: dict[int, deque[Job]] = {}
+        # By worker: the jobs its step took and reclaim() did not take back,
+        # i.e. those it has run, runs, or will run. Known without asking the
+        # worker, which takes the next job of its batch without the lock.
+        self.held: dict[int, int] = {}
 
     def __len__(self) -> int:
         if not self.batches:
@@ -55,14 +59,17 @@ class Backlog:
         queue = self.queue
         size = min(len(queue) // workers, MAX_BATCH)
         if size <= 1:
+            self.held[worker] = 1
             return queue.popleft(), None
         batch = deque([queue.popleft() for _ in range(size)])
         self.batches[worker] = batch
+        self.held[worker] = size
         return batch.popleft(), batch
 
     def done(self, worker: int) -> None:
         """``worker`` has run (or lost to ``reclaim``) its whole batch."""
         self.batches.pop(worker, None)
+        self.held.pop(worker, None)
 
     def reclaim(self) -> int:
         """Put every batch's unstarted jobs back at the head of the queue.
@@ -71,7 +78,7 @@ class Backlog:
         when that job ends. Returns how many jobs came back.
         """
         reclaimed = 0
-        for batch in self.batches.values():
+        for worker, batch in self.batches.items():
             taken: list[Job] = []
             while True:
                 try:
@@ -79,6 +86,7 @@ class Backlog:
                 except IndexError:
                     break
             self.queue.extendleft(taken)  # popped newest first: the order is kept
+            self.held[worker] -= len(taken)
             reclaimed += len(taken)
         return reclaimed
 

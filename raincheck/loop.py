@@ -4,8 +4,10 @@ An ``async def`` job spends most of its time awaiting (a webhook, an email
 API). On a pool thread it would hold that thread while it waits; here, up to
 ``RAINCHECK_ASYNC_CONCURRENCY`` of them run at once as tasks of one event loop,
 on one daemon thread named ``raincheck-loop`` started with the first async job.
-Each task is made in its job's context. The drain waits for them within its
-deadline, then cancels the rest and names them (docs/design.rst, "Async jobs").
+The others wait in a queue, not as tasks: a job becomes a task, made in its
+job's context, when a place is free. The drain waits for them within its
+deadline, then drops those waiting, cancels those running, and names them all
+(docs/design.rst, "Async jobs").
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections import deque
 
 from raincheck.jobs import Job, run_async
 from raincheck.stats import Counters
@@ -28,47 +31,43 @@ class JobLoop:
         self.lock = threading.RLock()
         self._idle = threading.Condition(self.lock)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._tasks: dict[asyncio.Task[None], Job] = {}
-        # Waiting for the concurrency bound: accepted, not started. Only the
-        # loop's thread counts starts, so a job's start takes no lock.
-        self._accepted = 0
-        self._started = 0
-        self._active = 0  # accepted, not finished
+        # Written under the lock: by the loop's thread (tasks) and by put() (waiting).
+        self._tasks: dict[asyncio.Task[bool | None], Job] = {}
+        self._waiting: deque[Job] = deque()  # accepted, not started
+        # A _fill() is on its way to the loop's thread: under load, one wake-up
+        # starts many requests' jobs.
+        self._woken = False
         self._closed = False
-        # Set on the loop's thread at the drain's deadline, before it cancels the
-        # tasks: a job not started by then never starts (loop's thread only).
+        # The drain's deadline has passed: nothing starts any more, and a job
+        # cancelled now is the drain's doing, not its own failure.
         self._stopping = False
-        # Accepted jobs the loop has not made tasks of yet. The loop is woken
-        # only for the first: under load, one wake-up takes many requests' jobs.
-        self._pending: list[Job] = []
 
     def put(self, jobs: list[Job], *, max_queue: int) -> list[Job]:
         """Accept what fits under ``max_queue`` waiting jobs; return the rest (lock free)."""
         with self.lock:
             if self._closed:
                 return jobs
-            room = max_queue - (self._accepted - self._started) if max_queue else len(jobs)
+            room = max_queue - len(self._waiting) if max_queue else len(jobs)
             accepted, rest = jobs[: max(room, 0)], jobs[max(room, 0) :]
             if not accepted:
                 return rest
             loop = self._loop or self._start()
             if loop is None:
                 return jobs
-            self._accepted += len(accepted)
-            self._active += len(accepted)
-            wake = not self._pending
-            self._pending += accepted
+            self._waiting.extend(accepted)
+            # With every place taken, the next job to end starts these.
+            wake = not self._woken and len(self._tasks) < self._limit
+            self._woken |= wake
         if wake:
             # Outside the lock: the wake-up writes to a socket, which lets the
             # loop's thread run, and its first step is to take the lock.
-            loop.call_soon_threadsafe(self._spawn)
+            loop.call_soon_threadsafe(self._fill)
         return rest
 
     def load(self) -> tuple[int, int]:
         """``(waiting, running)`` async jobs right now."""
         with self.lock:
-            waiting = self._accepted - self._started
-            return waiting, self._active - waiting
+            return len(self._waiting), len(self._tasks)
 
     def wait_idle(self, timeout: float | None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -76,28 +75,26 @@ class JobLoop:
             return self._wait_until_idle(deadline)
 
     def drain(self, timeout: float | None) -> list[Job]:
-        """Stop accepting; wait up to ``timeout``; cancel and return what is left."""
+        """Stop accepting; wait up to ``timeout``; drop, cancel and return what is left."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
             self._closed = True
             if self._wait_until_idle(deadline):
                 self._stop()
                 return []
-            left = list(self._tasks.items())
-            # Accepted, but the loop's thread never got to them (a job blocked it).
-            # Taken back from the accepted: only the loop's thread counts starts.
-            never_started, self._pending = self._pending, []
-            self._accepted -= len(never_started)
-            self._active -= len(never_started)
-        self.counters.add(dropped=len(never_started))
-        loop = self._loop
-        if loop is not None:
-            loop.call_soon_threadsafe(self._cancel_all)
-            with self.lock:
-                # Cancelled tasks report and count themselves; give them a moment.
+            self._stopping = True
+            never_started = list(self._waiting)
+            self._waiting.clear()
+            running = list(self._tasks.values())
+            self.counters.add(dropped=len(never_started))
+            if running and self._loop is not None:
+                # All in one step of the loop. Cancelled jobs count themselves;
+                # give them a moment, unless a job has blocked the loop's thread,
+                # which then never gets to them.
+                self._loop.call_soon_threadsafe(self._cancel_all)
                 self._wait_until_idle(time.monotonic() + 1.0)
-                self._stop()
-        return [*(job for _, job in left), *never_started]
+            self._stop()
+        return [*running, *never_started]
 
     def _start(self) -> asyncio.AbstractEventLoop | None:
         # Lock held.
@@ -115,7 +112,6 @@ class JobLoop:
 
     def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
-        self._semaphore = asyncio.Semaphore(self._limit)
         try:
             loop.run_forever()
         finally:
@@ -126,59 +122,49 @@ class JobLoop:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
 
-    def _spawn(self) -> None:
+    def _fill(self) -> None:
+        """Start waiting jobs while places are free (on the loop's thread)."""
         loop = self._loop
         assert loop is not None
         with self.lock:
-            jobs, self._pending = self._pending, []
-        # Made in the job's context: the task runs in a copy of it.
-        tasks = [job[3].run(loop.create_task, self._run(job)) for job in jobs]
+            self._woken = False
+            waiting, tasks = self._waiting, self._tasks
+            while waiting and len(tasks) < self._limit and not self._stopping:
+                job = waiting.popleft()
+                # Made in the job's context: the task runs in a copy of it.
+                task = job[3].run(loop.create_task, run_async(job, self._stopped))
+                tasks[task] = job
+                # Counted and removed even if it is cancelled before it starts.
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[bool | None]) -> None:
+        # On the loop's thread. None: the drain cancelled it (before it started,
+        # or as it ran: raincheck.jobs.run_async).
+        ok: bool | None = None
+        if not task.cancelled():
+            # run_async reports the job's every exception; anything else fails it too.
+            ok = task.result() if task.exception() is None else False
+        if ok is None:
+            self.counters.add(dropped=1)
+        else:
+            self.counters.add(succeeded=int(ok), failed=int(not ok))
         with self.lock:
-            self._tasks.update(zip(tasks, jobs, strict=True))
+            del self._tasks[task]
+            if self._waiting:
+                self._fill()
+            elif not self._tasks:
+                self._idle.notify_all()
 
     def _cancel_all(self) -> None:
-        # On the loop's thread, in one step: had each task been cancelled in a
-        # step of its own, every running job cancelled would let a waiting one
-        # start (and fail) after the deadline.
-        self._stopping = True
         for task in list(self._tasks):
             task.cancel()
 
     def _stopped(self) -> bool:
         return self._stopping
 
-    async def _run(self, job: Job) -> None:
-        started = False
-        ok: bool | None = None
-        try:
-            async with self._semaphore:
-                if not self._stopping:
-                    started = True
-                    self._started += 1
-                    ok = await run_async(job, self._stopped)
-        except asyncio.CancelledError:
-            pass  # cancelled by the drain before it started: counted as dropped
-        finally:
-            if started:
-                # None: running at the deadline, cancelled by the drain, which names it.
-                if ok is None:
-                    self.counters.add(dropped=1)
-                else:
-                    self.counters.add(succeeded=int(ok), failed=int(not ok))
-            else:
-                self._started += 1
-                self.counters.add(dropped=1)
-            with self.lock:
-                self._active -= 1
-                task = asyncio.current_task()
-                if task is not None:
-                    self._tasks.pop(task, None)
-                if not self._active:
-                    self._idle.notify_all()
-
     def _wait_until_idle(self, deadline: float | None) -> bool:
         # Lock held.
-        while self._active:
+        while self._tasks or self._waiting:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False

@@ -21,7 +21,7 @@ from raincheck.jobs import Job
 from raincheck.room import Line
 from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
-from raincheck.steps import run_step
+from raincheck.steps import run_step, tally_steps
 
 _thread_numbers: Final = itertools.count(1)
 
@@ -55,6 +55,11 @@ class Pool:
         self._queue = self._backlog.queue
         # The job each busy worker runs, by thread id: current_job() reads it too.
         self.running: dict[int, Job] = {}
+        # Each busy worker's step: [succeeded, failed] so far (raincheck.steps).
+        self._outcomes: dict[int, list[int]] = {}
+        # A drain's deadline passed and it counted the steps under way: their
+        # workers count nothing more, and leave.
+        self._abandoned = False
         self._workers: set[threading.Thread] = set()
         self.peak_workers = 0  # the most threads it ever had at once
         self._budget = ThreadBudget(max_workers, time.monotonic())
@@ -169,15 +174,18 @@ class Pool:
             taken = self._take(me, worker)
         while taken is not None:
             wall = time.monotonic()
-            outcomes = run_step(self._run_job, self.running, me, *taken)
-            if outcomes is None:
+            outcomes = self._outcomes[me]
+            if not run_step(self._run_job, self.running, me, *taken, outcomes=outcomes):
                 return  # in the child of a job's fork (raincheck.steps)
-            # Counted first: wait_idle() must never return before stats() add up.
-            self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
             now = time.monotonic()
             with self._lock:
-                del self.running[me]
+                del self.running[me], self._outcomes[me]
                 self._backlog.done(me)
+                if self._abandoned:  # the drain counted this step's jobs at its deadline
+                    self._workers.discard(worker)
+                    break
+                # With running[me] gone: wait_idle() never returns before stats() add up.
+                self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
                 waiting = 0 if self._idle_workers else len(self._queue)
                 if self._budget.step_done(now - wall, sum(outcomes), now, waiting):
                     self._wake()
@@ -212,6 +220,7 @@ class Pool:
                 return None
         job, batch = self._backlog.take(me, len(self._workers))
         self.running[me] = job
+        self._outcomes[me] = [0, 0]
         if queue and self._idle_workers:
             self._has_work.notify()
         if self._line:
@@ -253,7 +262,15 @@ class Pool:
                 return []
             never_started = self._backlog.discard()
             self.counters.add(dropped=len(never_started))
-            return [*self.running.values(), *never_started]
+            return [*self._abandon_steps(), *never_started]
+
+    def _abandon_steps(self) -> list[Job]:
+        """At a drain's deadline (lock held): count the steps under way as they
+        stand (raincheck.steps); their workers count nothing more. The unfinished."""
+        tally = tally_steps(self._outcomes, self._backlog.held, self.running)
+        self._abandoned = True
+        self.counters.add(succeeded=tally.succeeded, failed=tally.failed, dropped=tally.dropped)
+        return tally.unfinished
 
     def _wait_until(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
         # Lock held; whatever can make a predicate true notifies _is_idle.

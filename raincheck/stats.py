@@ -11,7 +11,8 @@ class Stats:
     """A snapshot of this process's raincheck counters (``raincheck.stats()``).
 
     ``scheduled`` counts jobs handed to raincheck to run: a request's jobs are
-    counted when its response has been sent. Once everything has drained,
+    counted when its response has been sent. Once everything has drained, or a
+    drain has returned (it counts what it could not wait for as dropped),
     ``succeeded + failed + dropped == scheduled``; ``ran_in_caller`` counts the
     succeeded or failed jobs that backpressure or shutdown ran on the thread that
     handed them off rather than on the pool. ``queued`` counts every accepted job

@@ -524,7 +524,11 @@ def test_pool_burst_stays_within_max_workers(
 def test_drain_returns_the_unfinished_jobs_at_its_deadline(
     make_pool: Callable[[int], Pool],
 ) -> None:
-    """``drain(timeout)`` returns the running and queued jobs it could not wait for."""
+    """``drain(timeout)`` returns the running and queued jobs it could not wait for.
+
+    Both count as dropped then, the running one too: at exit it never ends. If
+    it does end later (after ``shutdown()``), it is not counted a second time.
+    """
     pool = make_pool(1)
     gate = Gate()
     stuck, waiting = held_job(gate, "stuck"), job("waiting")
@@ -534,10 +538,32 @@ def test_drain_returns_the_unfinished_jobs_at_its_deadline(
     assert not gate.release.is_set()
     assert unfinished == [stuck, waiting]
     stats = pool_stats(pool)
-    assert (stats.queued, stats.running, stats.dropped) == (0, 1, 1)
+    assert (stats.queued, stats.running, stats.dropped) == (0, 1, 2)
+    assert balanced(stats)
     gate.release.set()
     assert pool.wait_idle(HOLD_LIMIT)
     assert jobs.values() == ["stuck"]
+    stats = pool_stats(pool)
+    assert (stats.succeeded, stats.dropped) == (0, 2)
+    assert balanced(stats)
+
+
+def test_a_drains_deadline_counts_the_jobs_a_batch_has_run_so_far(
+    make_pool: Callable[[int], Pool],
+) -> None:
+    """A worker counts a batch once it has run all of it; a deadline cannot wait for that."""
+    pool = make_pool(1)
+    gate = Gate()
+    stuck, after = held_job(gate, "stuck"), job("after")
+    # The worker starts with all five queued, and takes them as one batch.
+    put(pool, [*(job(str(i)) for i in range(3)), stuck, after])
+    assert gate.started.wait(HOLD_LIMIT)
+    assert pool.drain(0.05) == [stuck, after]
+    stats = pool_stats(pool)
+    assert (stats.succeeded, stats.failed, stats.dropped) == (3, 0, 2)
+    assert balanced(stats)
+    gate.release.set()
+    assert pool.wait_idle(HOLD_LIMIT)
     assert balanced(pool_stats(pool))
 
 
@@ -601,7 +627,7 @@ def test_a_drain_deadline_drops_the_unstarted_rest_of_a_batch(
     assert pool_stats(pool).queued == 5
     assert pool.drain(0.05) == [stuck, *rest]
     stats = pool_stats(pool)
-    assert (stats.queued, stats.running, stats.dropped) == (0, 1, 5)
+    assert (stats.queued, stats.running, stats.dropped) == (0, 1, 6)  # and stuck
     gate.release.set()
     assert pool.wait_idle(HOLD_LIMIT)
     assert jobs.values() == ["stuck"]
