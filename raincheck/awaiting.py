@@ -10,15 +10,18 @@ call makes no thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
+from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
 from typing import Any, Final
 
 from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext
 from django.db import connections
 
 from raincheck import greenlets
+from raincheck.seats import Seats
 
 _local = threading.local()
 
@@ -41,21 +44,116 @@ def run_to_completion(awaitable: Awaitable[object]) -> None:
         _run_in_new_loop(await_job(awaitable))
 
 
-async def await_job(awaitable: Awaitable[object]) -> None:
-    """Await a job's coroutine in a thread-sensitive context of its own."""
+async def await_job(awaitable: Awaitable[object], seats: Seats | None = None) -> None:
+    """Await a job's coroutine in a thread-sensitive context of its own.
+
+    ``seats``: its sync calls' thread is started once it has a seat (on
+    raincheck's event loop, whose jobs would otherwise each start one).
+    """
     # Set here rather than with ``async with ThreadSensitiveContext()``, which
     # keeps an enclosing context: a job's context is a copy of its request's.
     context = ThreadSensitiveContext()
     token = SyncToAsync.thread_sensitive_context.set(context)
+    if seats is not None:
+        # asgiref takes the executor it finds for the context, else makes one.
+        SyncToAsync.context_to_thread_executor[context] = SeatedThread(seats)  # type: ignore[assignment]
     try:
         await awaitable
     finally:
         SyncToAsync.thread_sensitive_context.reset(token)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None)
-        if executor is not None:
+        if isinstance(executor, SeatedThread):
+            await executor.close()
+        elif executor is not None:
             # Its thread exists: no new thread at interpreter shutdown.
             await asyncio.wrap_future(executor.submit(connections.close_all))
             executor.shutdown(wait=False)
+
+
+class SeatedThread:
+    """A job's thread for its sync calls, as asgiref's per-context executor, with a seat.
+
+    Made, with its seat, on the job's first call; until a seat is free the calls
+    wait (the loop does not). Its futures are ``concurrent.futures`` ones, as
+    ``loop.run_in_executor()`` expects of any executor.
+    """
+
+    def __init__(self, seats: Seats) -> None:
+        self._seats = seats
+        self._lock = threading.Lock()
+        self._executor: ThreadPoolExecutor | None = None
+        self._queued: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
+        self._asked = False  # for a seat
+        self._closed = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        with self._lock:
+            if self._executor is not None:
+                return self._executor.submit(fn, *args)
+            future: Future[Any] = Future()
+            self._queued.append((future, fn, args))
+            if self._asked:
+                return future
+            self._asked = True
+        if self._seats.take_or_wait(self._seated):
+            self._seated()
+        return future
+
+    def _seated(self) -> None:
+        # A seat is ours: on the thread that asked, or on the one that gave it back.
+        with self._lock:
+            closed = self._closed
+            if not closed:
+                executor = ThreadPoolExecutor(1, thread_name_prefix="raincheck-sync")
+                self._executor = executor
+                queued, self._queued = self._queued, []
+        if closed:
+            self._seats.give_back()  # the job ended while it waited
+            return
+        for future, fn, args in queued:
+            try:
+                _settle_with(future, executor.submit(fn, *args))
+            except RuntimeError as exc:  # no thread to be had (interpreter shutdown)
+                future.set_exception(exc)
+
+    async def close(self) -> None:
+        """The job has ended: close its thread's connections, give the seat back."""
+        with self._lock:
+            self._closed = True
+            executor, queued, self._queued = self._executor, self._queued, []
+        for future, _, _ in queued:  # a drain cancelled the job while they waited
+            future.cancel()
+        if executor is None:
+            if self._asked:
+                self._seats.cancel(self._seated)  # else _seated() gives it back
+            return
+        closed = False
+        try:
+            # Its thread exists: no new thread at interpreter shutdown.
+            await asyncio.wrap_future(executor.submit(connections.close_all))
+            closed = True
+        finally:
+            # With nothing left to run, its thread only has to exit: joined, so
+            # that its seat goes to a new thread only once it is gone.
+            executor.shutdown(wait=closed)
+            self._seats.give_back()
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """What asgiref would call on an executor it made; this one closes with its job."""
+
+
+def _settle_with(future: Future[Any], source: Future[Any]) -> None:
+    def copy(done: Future[Any]) -> None:
+        # ``future`` may have been cancelled meanwhile (by asyncio, for a cancelled job).
+        with contextlib.suppress(InvalidStateError):
+            if done.cancelled():
+                future.cancel()
+            elif (error := done.exception()) is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(done.result())
+
+    source.add_done_callback(copy)
 
 
 def forget_asgiref_callers() -> None:

@@ -19,6 +19,7 @@ from typing import Final
 from raincheck.backlog import Backlog, Overflow
 from raincheck.jobs import Job
 from raincheck.room import Line
+from raincheck.seats import Seats
 from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
 from raincheck.steps import run_step, tally_steps
@@ -40,6 +41,7 @@ class Pool:
         run_job: Callable[[Job], bool],
         on_worker_exit: Callable[[], None] = lambda: None,
         counters: Counters | None = None,
+        seats: Seats | None = None,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -68,6 +70,10 @@ class Pool:
         self._line = Line()  # threads waiting for room (block)
         self._max_queue = 0  # as of the last put()
         self._closed = False
+        # Shared with async jobs' threads (raincheck.seats); None: the cap alone.
+        self._seats = seats
+        if seats is not None:
+            seats.on_wait = self._shed
 
     def put(
         self,
@@ -107,7 +113,9 @@ class Pool:
                 # ends on a thread of its own, its client answered: unbounded, they
                 # would pile up by the thousand. Past the bound, the caller runs its
                 # jobs, as block does when its timeout passes.
-                result.run_in_caller = self._wait_for_room(rest, max_queue, block_timeout)
+                result.run_in_caller = self._line.wait_for_room(
+                    self._lock, rest, block_timeout, self._queue_from_line, lambda: self._closed
+                )
             else:
                 result.run_in_caller = list(rest)
             stranded = self._wake()
@@ -115,27 +123,11 @@ class Pool:
                 result.run_in_caller.extend(stranded)
             return result
 
-    def _wait_for_room(self, rest: list[Job], max_queue: int, timeout: float) -> list[Job]:
-        # Called with the lock held. Returns the jobs that never found room.
-        deadline = time.monotonic() + timeout
-        pending = deque(rest)
-        me = self._line.join(self._lock, len(pending))
-        try:
-            while not self._closed:
-                if self._line.first() is me:
-                    for _ in range(min(max_queue - len(self._backlog), len(pending))):
-                        self._queue.append(pending.popleft())
-                    me.need = len(pending)
-                    stranded = self._wake()
-                    if stranded is not None:
-                        return [*stranded, *pending]
-                remaining = deadline - time.monotonic()
-                if not pending or remaining <= 0:
-                    break
-                me.turn.wait(min(remaining, threading.TIMEOUT_MAX))
-        finally:
-            self._line.leave(me)
-        return list(pending)
+    def _queue_from_line(self, pending: deque[Job]) -> list[Job] | None:
+        """Queue what fits of ``pending`` (the first in line's); see _wake (lock held)."""
+        for _ in range(min(self._max_queue - len(self._backlog), len(pending))):
+            self._queue.append(pending.popleft())
+        return self._wake()
 
     def _wake(self) -> list[Job] | None:
         """Wake an idle worker, or start workers, for queued jobs (lock held); the
@@ -157,10 +149,16 @@ class Pool:
         return stranded
 
     def _start_worker(self) -> bool:  # lock held
+        seats = self._seats
+        # The first thread starts in any case: queued jobs must never be stranded.
+        if seats is not None and not seats.take(force=not self._workers):
+            return False
         worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)
         try:
             worker.start()
         except RuntimeError:  # interpreter shutdown (3.12+), or the OS refused a thread
+            if seats is not None:
+                seats.give_back()
             return False
         self._workers.add(worker)
         self._live_threads += 1
@@ -194,6 +192,13 @@ class Pool:
         with self._lock:
             self._live_threads -= 1
             self._is_idle.notify_all()
+        if self._seats is not None:
+            self._seats.give_back()
+
+    def _shed(self) -> None:
+        """An async job waits for a seat: an idle thread leaves now, not at its keep-alive."""
+        with self._lock:
+            self._has_work.notify()
 
     def _take(self, me: int, worker: threading.Thread) -> tuple[Job, deque[Job] | None] | None:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
@@ -207,7 +212,8 @@ class Pool:
         while not queue and not (self._backlog.batches and self._backlog.reclaim()):
             if not self.running:
                 self._is_idle.notify_all()
-            if self._closed or len(self._workers) > self._max_workers:
+            seat_wanted = self._seats is not None and self._seats.wanted()
+            if self._closed or len(self._workers) > self._max_workers or seat_wanted:
                 self._workers.discard(worker)
                 return None
             self._idle_workers += 1
@@ -261,16 +267,13 @@ class Pool:
                 self._wait_until(lambda: not self._live_threads, deadline)
                 return []
             never_started = self._backlog.discard()
-            self.counters.add(dropped=len(never_started))
-            return [*self._abandon_steps(), *never_started]
-
-    def _abandon_steps(self) -> list[Job]:
-        """At a drain's deadline (lock held): count the steps under way as they
-        stand (raincheck.steps); their workers count nothing more. The unfinished."""
-        tally = tally_steps(self._outcomes, self._backlog.held, self.running)
-        self._abandoned = True
-        self.counters.add(succeeded=tally.succeeded, failed=tally.failed, dropped=tally.dropped)
-        return tally.unfinished
+            # The steps under way count as they stand (raincheck.steps); their
+            # workers count nothing more.
+            tally = tally_steps(self._outcomes, self._backlog.held, self.running)
+            self._abandoned = True
+            dropped = tally.dropped + len(never_started)
+            self.counters.add(succeeded=tally.succeeded, failed=tally.failed, dropped=dropped)
+            return [*tally.unfinished, *never_started]
 
     def _wait_until(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
         # Lock held; whatever can make a predicate true notifies _is_idle.

@@ -19,6 +19,7 @@ from raincheck import conf, greenlets, servers
 from raincheck.jobs import find_jobs_of_workers
 from raincheck.loop import JobLoop
 from raincheck.pool import Pool
+from raincheck.seats import Seats
 from raincheck.stats import Counters, Stats
 from raincheck.worker import run_on_worker, worker_exit
 
@@ -27,7 +28,7 @@ class ProcessState:
     """The pool and the event loop for async jobs (each created on first use), the
     counters and the exit flag of one process."""
 
-    __slots__ = ("counters", "exiting", "lock", "loop", "pid", "pool")
+    __slots__ = ("counters", "exiting", "lock", "loop", "pid", "pool", "seats")
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -37,6 +38,8 @@ class ProcessState:
         self.counters = Counters()
         self.pool: Pool | None = None
         self.loop: JobLoop | None = None
+        # The pool's threads and async jobs' own share RAINCHECK_MAX_WORKERS.
+        self.seats: Seats | None = None
         self.exiting = False
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:
@@ -55,6 +58,7 @@ class ProcessState:
                     run_job=run_on_worker,
                     on_worker_exit=worker_exit,
                     counters=self.counters,
+                    seats=self._seats(settings),
                 )
                 find_jobs_of_workers(self.pool.running)
             return self.pool
@@ -69,8 +73,16 @@ class ProcessState:
             return None
         with self.lock:
             if self.loop is None and not self.exiting:
-                self.loop = JobLoop(settings.async_concurrency, self.counters)
+                self.loop = JobLoop(
+                    settings.async_concurrency, self.counters, self._seats(settings)
+                )
             return self.loop
+
+    def _seats(self, settings: conf.Conf) -> Seats:
+        # Lock held.
+        if self.seats is None:
+            self.seats = Seats(settings.max_workers)
+        return self.seats
 
     def forget(self, pool: Pool | None, loop: JobLoop | None) -> None:
         """After they have drained: the next hand-off makes new ones."""
@@ -147,11 +159,14 @@ def wait_idle(timeout: float | None = None) -> bool:
 
 
 def _resize_pool() -> None:
-    pool = current().pool
-    if pool is not None:
-        # An invalid value is reported by the checks and by the next conf.get().
-        with contextlib.suppress(Exception):
-            pool.resize(conf.get().max_workers)
+    state = current()
+    # An invalid value is reported by the checks and by the next conf.get().
+    with contextlib.suppress(Exception):
+        max_workers = conf.get().max_workers
+        if state.seats is not None:
+            state.seats.set_limit(max_workers)
+        if state.pool is not None:
+            state.pool.resize(max_workers)
 
 
 conf.on_change(_resize_pool)

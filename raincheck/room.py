@@ -13,9 +13,12 @@ Every method is called with the pool's lock held.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
+from collections.abc import Callable
 
 from raincheck.backlog import MAX_BATCH
+from raincheck.jobs import Job
 
 
 class Waiter:
@@ -53,6 +56,36 @@ class Line:
         self._waiters.remove(waiter)
         if was_first and self._waiters:
             self._waiters[0].turn.notify()
+
+    def wait_for_room(
+        self,
+        lock: threading.RLock,
+        jobs: list[Job],
+        timeout: float,
+        queue_some: Callable[[deque[Job]], list[Job] | None],
+        closed: Callable[[], bool],
+    ) -> list[Job]:
+        """Wait in line, up to ``timeout``, until ``queue_some`` has taken all of
+        ``jobs`` (it takes what fits from the deque's left, each time this thread
+        is first in line and woken). Returns the jobs that never found room, and
+        those ``queue_some`` gave back (no worker could start)."""
+        deadline = time.monotonic() + timeout
+        pending = deque(jobs)
+        me = self.join(lock, len(pending))
+        try:
+            while not closed():
+                if self.first() is me:
+                    stranded = queue_some(pending)
+                    me.need = len(pending)
+                    if stranded is not None:
+                        return [*stranded, *pending]
+                remaining = deadline - time.monotonic()
+                if not pending or remaining <= 0:
+                    break
+                me.turn.wait(min(remaining, threading.TIMEOUT_MAX))
+        finally:
+            self.leave(me)
+        return list(pending)
 
     def room_made(self, room: int, max_queue: int) -> None:
         """``room`` jobs now fit in the queue: wake the first waiter if that is enough

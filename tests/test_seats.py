@@ -1,0 +1,139 @@
+"""Seats: the pool's threads and async jobs' sync-call threads share RAINCHECK_MAX_WORKERS."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from asgiref.sync import sync_to_async
+from django.test import override_settings
+
+import raincheck
+from raincheck import raincheck as decorate
+from raincheck.seats import Seats
+from raincheck.testing import wait_idle
+from tests.app import jobs
+from tests.app.jobs import HOLD_LIMIT, Gate
+
+seen = {"now": 0, "peak": 0, "threads": 0}
+lock = threading.Lock()
+
+
+def sync_part() -> None:
+    """A sync call of an async job (an ORM query, say) that overlaps the others'."""
+    with lock:
+        seen["now"] += 1
+        seen["peak"] = max(seen["peak"], seen["now"])
+        ours = [t for t in threading.enumerate() if t.name.startswith("raincheck-")]
+        seen["threads"] = max(seen["threads"], len(ours) - ("raincheck-loop" in str(ours)))
+    threading.Event().wait(0.01)  # the query's own time
+    with lock:
+        seen["now"] -= 1
+
+
+@decorate
+async def with_a_sync_call() -> None:
+    await sync_to_async(sync_part)()
+    await asyncio.sleep(0)
+
+
+def reset() -> None:
+    seen.update(now=0, peak=0, threads=0)
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=3)
+def test_async_jobs_sync_call_threads_stay_within_max_workers() -> None:
+    """Thirty async jobs awaiting at once, each with a sync call: at most 3 such threads."""
+    reset()
+    for _ in range(30):
+        with_a_sync_call.schedule()
+    wait_idle(HOLD_LIMIT)
+    assert raincheck.stats().succeeded == 30
+    assert 1 <= seen["peak"] <= 3
+    assert seen["threads"] <= 3
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=3)
+def test_the_pool_and_async_jobs_share_the_cap() -> None:
+    """A pool thread held by a sync job leaves two seats for async jobs' threads."""
+    reset()
+    gate = Gate()
+    jobs.held.schedule(gate, "held")
+    assert gate.started.wait(HOLD_LIMIT)
+    for _ in range(20):
+        with_a_sync_call.schedule()
+    # The async jobs finish while the pool's thread is still held.
+    while raincheck.stats().succeeded < 20:
+        assert seen["threads"] <= 3
+        threading.Event().wait(0.01)
+    assert seen["threads"] <= 3
+    assert seen["peak"] <= 2
+    gate.release.set()
+    wait_idle(HOLD_LIMIT)
+    assert raincheck.stats().succeeded == 21
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_an_idle_pool_thread_gives_its_seat_to_an_async_job() -> None:
+    """The pool's thread does not keep its seat for its 30 s keep-alive while a job waits."""
+    reset()
+    jobs.remember.schedule("pool")
+    wait_idle(HOLD_LIMIT)
+    assert raincheck.stats().workers == 1  # idle, with the only seat
+    with_a_sync_call.schedule()
+    wait_idle(HOLD_LIMIT)
+    assert raincheck.stats().succeeded == 2
+
+
+def test_seats_go_to_waiters_in_arrival_order() -> None:
+    seats = Seats(1)
+    order: list[str] = []
+    assert seats.take()
+    assert not seats.take()
+    assert not seats.take_or_wait(lambda: order.append("first"))
+    assert not seats.take_or_wait(lambda: order.append("second"))
+    assert seats.wanted()
+    assert not seats.take()  # a waiter goes first
+    seats.give_back()
+    assert order == ["first"]
+    seats.give_back()
+    assert order == ["first", "second"]
+    seats.give_back()
+    assert (seats.taken, seats.wanted()) == (0, False)
+
+
+def test_a_forced_seat_is_past_the_limit_and_comes_back() -> None:
+    """The pool's first thread starts in any case; its seat is given back like any."""
+    seats = Seats(1)
+    assert seats.take()
+    assert seats.take(force=True)
+    assert seats.taken == 2
+    waited: list[bool] = []
+    assert not seats.take_or_wait(lambda: waited.append(True))
+    seats.give_back()
+    assert waited == []  # still one over: 1 of 1 taken
+    seats.give_back()
+    assert waited == [True]
+
+
+def test_a_cancelled_waiter_gets_no_seat() -> None:
+    seats = Seats(1)
+    assert seats.take()
+    got: list[bool] = []
+
+    def seated() -> None:
+        got.append(True)
+
+    assert not seats.take_or_wait(seated)
+    assert seats.cancel(seated)
+    seats.give_back()
+    assert (got, seats.taken) == ([], 0)
+
+
+def test_a_higher_limit_seats_waiters_at_once() -> None:
+    seats = Seats(1)
+    assert seats.take()
+    got: list[bool] = []
+    assert not seats.take_or_wait(lambda: got.append(True))
+    seats.set_limit(2)
+    assert (got, seats.taken) == ([True], 2)
