@@ -10,18 +10,17 @@ call makes no thread.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import Future, InvalidStateError, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any, Final
 
 from asgiref.sync import AsyncToSync, SyncToAsync, ThreadSensitiveContext
 from django.db import connections
 
 from raincheck import greenlets
-from raincheck.seats import Seats
+from raincheck.callthreads import Call, CallThread, CallThreads
 
 _local = threading.local()
 
@@ -44,25 +43,25 @@ def run_to_completion(awaitable: Awaitable[object]) -> None:
         _run_in_new_loop(await_job(awaitable))
 
 
-async def await_job(awaitable: Awaitable[object], seats: Seats | None = None) -> None:
+async def await_job(awaitable: Awaitable[object], threads: CallThreads | None = None) -> None:
     """Await a job's coroutine in a thread-sensitive context of its own.
 
-    ``seats``: its sync calls' thread is started once it has a seat (on
-    raincheck's event loop, whose jobs would otherwise each start one).
+    ``threads``: its sync calls run on a thread leased from there (on raincheck's
+    event loop, whose jobs would otherwise each start one: raincheck.callthreads).
     """
     # Set here rather than with ``async with ThreadSensitiveContext()``, which
     # keeps an enclosing context: a job's context is a copy of its request's.
     context = ThreadSensitiveContext()
     token = SyncToAsync.thread_sensitive_context.set(context)
-    if seats is not None:
+    if threads is not None:
         # asgiref takes the executor it finds for the context, else makes one.
-        SyncToAsync.context_to_thread_executor[context] = SeatedThread(seats)  # type: ignore[assignment]
+        SyncToAsync.context_to_thread_executor[context] = JobThread(threads)  # type: ignore[assignment]
     try:
         await awaitable
     finally:
         SyncToAsync.thread_sensitive_context.reset(token)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None)
-        if isinstance(executor, SeatedThread):
+        if isinstance(executor, JobThread):
             await executor.close()
         elif executor is not None:
             # Its thread exists: no new thread at interpreter shutdown.
@@ -70,90 +69,77 @@ async def await_job(awaitable: Awaitable[object], seats: Seats | None = None) ->
             executor.shutdown(wait=False)
 
 
-class SeatedThread:
-    """A job's thread for its sync calls, as asgiref's per-context executor, with a seat.
+class JobThread:
+    """A job's executor for its thread-sensitive sync calls, as asgiref expects one:
+    a call thread, leased on the job's first call and given back at its end.
 
-    Made, with its seat, on the job's first call; until a seat is free the calls
-    wait (the loop does not). Its futures are ``concurrent.futures`` ones, as
-    ``loop.run_in_executor()`` expects of any executor.
+    Until a thread is free the calls wait (the loop does not). Its futures are
+    ``concurrent.futures`` ones, as ``loop.run_in_executor()`` expects.
     """
 
-    def __init__(self, seats: Seats) -> None:
-        self._seats = seats
+    def __init__(self, threads: CallThreads) -> None:
+        self._threads = threads
         self._lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._queued: list[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]] = []
-        self._asked = False  # for a seat
+        self._thread: CallThread | None = None
+        self._queued: list[Call] = []
+        self._asked = False  # for a thread
         self._closed = False
+        self._refused: RuntimeError | None = None  # no thread could start
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
         with self._lock:
-            if self._executor is not None:
-                return self._executor.submit(fn, *args)
-            future: Future[Any] = Future()
+            if self._thread is not None:
+                self._thread.put((future, fn, args))
+                return future
+            if self._refused is not None:
+                future.set_exception(self._refused)
+                return future
             self._queued.append((future, fn, args))
             if self._asked:
                 return future
             self._asked = True
-        if self._seats.take_or_wait(self._seated):
-            self._seated()
+        self._threads.lease(self._granted)
         return future
 
-    def _seated(self) -> None:
-        # A seat is ours: on the thread that asked, or on the one that gave it back.
+    def _granted(self, thread: CallThread | None) -> None:
+        # On the thread that asked, or on the one that freed a thread or a seat.
         with self._lock:
-            closed = self._closed
-            if not closed:
-                executor = ThreadPoolExecutor(1, thread_name_prefix="raincheck-sync")
-                self._executor = executor
-                queued, self._queued = self._queued, []
-        if closed:
-            self._seats.give_back()  # the job ended while it waited
-            return
+            if self._closed:  # the job ended while it waited
+                if thread is not None:
+                    self._threads.give_back(thread)
+                return
+            if thread is None:
+                self._refused = RuntimeError(
+                    "no thread for the sync calls of an async job: the interpreter is "
+                    "shutting down and starts none (raincheck.callthreads)"
+                )
+            self._thread = thread
+            queued, self._queued = self._queued, []
         for future, fn, args in queued:
-            try:
-                _settle_with(future, executor.submit(fn, *args))
-            except RuntimeError as exc:  # no thread to be had (interpreter shutdown)
-                future.set_exception(exc)
+            if thread is not None:
+                thread.put((future, fn, args))
+            elif self._refused is not None:
+                future.set_exception(self._refused)
 
     async def close(self) -> None:
-        """The job has ended: close its thread's connections, give the seat back."""
+        """The job has ended: close its thread's connections, give the thread back."""
         with self._lock:
             self._closed = True
-            executor, queued, self._queued = self._executor, self._queued, []
+            thread, queued, self._queued = self._thread, self._queued, []
         for future, _, _ in queued:  # a drain cancelled the job while they waited
             future.cancel()
-        if executor is None:
+        if thread is None:
             if self._asked:
-                self._seats.cancel(self._seated)  # else _seated() gives it back
+                self._threads.cancel(self._granted)  # else _granted() gives it back
             return
-        closed = False
         try:
-            # Its thread exists: no new thread at interpreter shutdown.
-            await asyncio.wrap_future(executor.submit(connections.close_all))
-            closed = True
+            await asyncio.wrap_future(thread.submit(connections.close_all))
         finally:
-            # With nothing left to run, its thread only has to exit: joined, so
-            # that its seat goes to a new thread only once it is gone.
-            executor.shutdown(wait=closed)
-            self._seats.give_back()
+            self._threads.give_back(thread)
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """What asgiref would call on an executor it made; this one closes with its job."""
-
-
-def _settle_with(future: Future[Any], source: Future[Any]) -> None:
-    def copy(done: Future[Any]) -> None:
-        # ``future`` may have been cancelled meanwhile (by asyncio, for a cancelled job).
-        with contextlib.suppress(InvalidStateError):
-            if done.cancelled():
-                future.cancel()
-            elif (error := done.exception()) is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(done.result())
-
-    source.add_done_callback(copy)
 
 
 def forget_asgiref_callers() -> None:

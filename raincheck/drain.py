@@ -61,6 +61,8 @@ def _drain(timeout: float | None) -> None:
     # One deadline for both: the pool's threads and the loop's tasks run meanwhile.
     unfinished = pool.drain(timeout) if pool is not None else []
     cancelled = loop.drain(max(0.0, started + timeout - time.monotonic())) if loop else []
+    if state.call_threads is not None:
+        state.call_threads.stop_idle()
     state.forget(pool, loop)
     late = time.monotonic() - started - timeout
     if late > LATE:

@@ -28,7 +28,7 @@ from raincheck.awaiting import (
     in_helper_thread,
     run_to_completion,
 )
-from raincheck.seats import Seats
+from raincheck.callthreads import CallThreads
 
 logger = logging.getLogger("raincheck")
 
@@ -144,21 +144,21 @@ def run_in_context(job: Job, on_worker: bool) -> bool:
 
 
 async def run_async(
-    job: Job, stopped: Callable[[], bool], seats: Seats | None = None
+    job: Job, stopped: Callable[[], bool], call_threads: CallThreads | None = None
 ) -> bool | None:
     """``run()`` for an async job on raincheck's event loop (``raincheck.loop``).
 
     Awaited in a task made in the job's context, so nothing here enters it.
     None: the drain cancelled it at its deadline (``stopped()`` says so), which
     is not the job's failure: the drain names it, and it counts as dropped.
-    ``seats``: the thread of its sync calls takes one (raincheck.seats).
+    ``call_threads``: where its sync calls get a thread (raincheck.callthreads).
     """
     fn, args, kwargs, _ = job
     _current_job.set(fn)
     forget_asgiref_callers()
     threshold, started = _begin(job)
     try:
-        await await_job(fn.func(*args, **kwargs), seats)
+        await await_job(fn.func(*args, **kwargs), call_threads)
     except asyncio.CancelledError as exc:
         if stopped():
             return None

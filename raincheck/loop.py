@@ -17,18 +17,20 @@ import threading
 import time
 from collections import deque
 
+from raincheck.callthreads import CallThreads
 from raincheck.jobs import Job, run_async
-from raincheck.seats import Seats
 from raincheck.stats import Counters
 
 
 class JobLoop:
     """The event loop thread, its tasks, and what the drain and ``stats()`` need of them."""
 
-    def __init__(self, limit: int, counters: Counters, seats: Seats | None = None) -> None:
+    def __init__(
+        self, limit: int, counters: Counters, call_threads: CallThreads | None = None
+    ) -> None:
         self.counters = counters
         self._limit = limit
-        self._seats = seats  # for the jobs' threads of sync calls (raincheck.seats)
+        self._call_threads = call_threads  # for the jobs' sync calls
         # Reentrant only so that a signal handler can tell that its thread holds it.
         self.lock = threading.RLock()
         self._idle = threading.Condition(self.lock)
@@ -134,7 +136,8 @@ class JobLoop:
             while waiting and len(tasks) < self._limit and not self._stopping:
                 job = waiting.popleft()
                 # Made in the job's context: the task runs in a copy of it.
-                task = job[3].run(loop.create_task, run_async(job, self._stopped, self._seats))
+                running = run_async(job, self._stopped, self._call_threads)
+                task = job[3].run(loop.create_task, running)
                 tasks[task] = job
                 # Counted and removed even if it is cancelled before it starts.
                 task.add_done_callback(self._finished)

@@ -73,7 +73,7 @@ class Pool:
         # Shared with async jobs' threads (raincheck.seats); None: the cap alone.
         self._seats = seats
         if seats is not None:
-            seats.on_wait = self._shed
+            seats.on_wanted = self._shed
 
     def put(
         self,
@@ -152,7 +152,9 @@ class Pool:
         seats = self._seats
         # The first thread starts in any case: queued jobs must never be stranded.
         if seats is not None and not seats.take(force=not self._workers):
-            return False
+            seats.on_full()  # an idle call thread leaves (raincheck.callthreads)
+            if not seats.take():
+                return False
         worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)
         try:
             worker.start()

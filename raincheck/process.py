@@ -16,6 +16,7 @@ import threading
 import time
 
 from raincheck import conf, greenlets, servers
+from raincheck.callthreads import CallThreads
 from raincheck.jobs import find_jobs_of_workers
 from raincheck.loop import JobLoop
 from raincheck.pool import Pool
@@ -28,7 +29,7 @@ class ProcessState:
     """The pool and the event loop for async jobs (each created on first use), the
     counters and the exit flag of one process."""
 
-    __slots__ = ("counters", "exiting", "lock", "loop", "pid", "pool", "seats")
+    __slots__ = ("call_threads", "counters", "exiting", "lock", "loop", "pid", "pool", "seats")
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -38,8 +39,9 @@ class ProcessState:
         self.counters = Counters()
         self.pool: Pool | None = None
         self.loop: JobLoop | None = None
-        # The pool's threads and async jobs' own share RAINCHECK_MAX_WORKERS.
+        # The pool's threads and async jobs' call threads share RAINCHECK_MAX_WORKERS.
         self.seats: Seats | None = None
+        self.call_threads: CallThreads | None = None
         self.exiting = False
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:
@@ -73,9 +75,10 @@ class ProcessState:
             return None
         with self.lock:
             if self.loop is None and not self.exiting:
-                self.loop = JobLoop(
-                    settings.async_concurrency, self.counters, self._seats(settings)
-                )
+                seats = self._seats(settings)
+                if self.call_threads is None:
+                    self.call_threads = CallThreads(seats)
+                self.loop = JobLoop(settings.async_concurrency, self.counters, self.call_threads)
             return self.loop
 
     def _seats(self, settings: conf.Conf) -> Seats:

@@ -10,6 +10,7 @@ from django.test import override_settings
 
 import raincheck
 from raincheck import raincheck as decorate
+from raincheck.callthreads import CallThread, CallThreads
 from raincheck.seats import Seats
 from raincheck.testing import wait_idle
 from tests.app import jobs
@@ -85,21 +86,82 @@ def test_an_idle_pool_thread_gives_its_seat_to_an_async_job() -> None:
     assert raincheck.stats().succeeded == 2
 
 
-def test_seats_go_to_waiters_in_arrival_order() -> None:
+def leased(got: list[CallThread | None]) -> CallThread:
+    """The thread a job was granted."""
+    assert got
+    thread = got[0]
+    assert thread is not None
+    return thread
+
+
+def test_a_call_thread_serves_one_job_then_the_next() -> None:
+    """A job's thread is kept for the next job: no thread started and joined per job."""
+    threads = CallThreads(Seats(1))
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    threads.give_back(leased(got))
+    threads.lease(got.append)
+    assert got[0] is not None
+    assert got[1] is got[0]
+    threads.give_back(leased(got))
+    threads.stop_idle()
+
+
+def test_jobs_wait_for_a_thread_in_arrival_order() -> None:
     seats = Seats(1)
-    order: list[str] = []
+    threads = CallThreads(seats)
+    first: list[CallThread | None] = []
+    second: list[CallThread | None] = []
+    third: list[CallThread | None] = []
+    threads.lease(first.append)
+    threads.lease(second.append)
+    threads.lease(third.append)
+    assert (len(first), second, third, seats.wanted()) == (1, [], [], True)
+    threads.give_back(leased(first))
+    assert (second, third) == (first, [])
+    threads.give_back(leased(second))
+    assert third == first
+    threads.give_back(leased(third))
+    assert (seats.taken, seats.wanted()) == (1, False)  # idle, with its seat
+    threads.stop_idle()
+    assert seats.taken == 0
+
+
+def test_a_seat_the_pool_gives_back_starts_a_thread_for_a_waiting_job() -> None:
+    seats = Seats(1)
+    threads = CallThreads(seats)
+    assert seats.take()  # the pool's thread
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    assert got == []
+    seats.give_back()  # the pool's thread left
+    assert len(got) == 1
+    assert got[0] is not None
+    threads.give_back(leased(got))
+    threads.stop_idle()
+
+
+def test_a_job_that_stops_waiting_gets_no_thread() -> None:
+    seats = Seats(1)
+    threads = CallThreads(seats)
     assert seats.take()
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    assert threads.cancel(got.append)
+    seats.give_back()
+    assert (got, seats.taken) == ([], 0)
+
+
+def test_the_pool_finding_no_seat_lets_an_idle_call_thread_go() -> None:
+    seats = Seats(1)
+    threads = CallThreads(seats)
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    assert got[0] is not None
+    threads.give_back(leased(got))
     assert not seats.take()
-    assert not seats.take_or_wait(lambda: order.append("first"))
-    assert not seats.take_or_wait(lambda: order.append("second"))
-    assert seats.wanted()
-    assert not seats.take()  # a waiter goes first
-    seats.give_back()
-    assert order == ["first"]
-    seats.give_back()
-    assert order == ["first", "second"]
-    seats.give_back()
-    assert (seats.taken, seats.wanted()) == (0, False)
+    seats.on_full()
+    assert seats.take()
 
 
 def test_a_forced_seat_is_past_the_limit_and_comes_back() -> None:
@@ -108,32 +170,20 @@ def test_a_forced_seat_is_past_the_limit_and_comes_back() -> None:
     assert seats.take()
     assert seats.take(force=True)
     assert seats.taken == 2
-    waited: list[bool] = []
-    assert not seats.take_or_wait(lambda: waited.append(True))
     seats.give_back()
-    assert waited == []  # still one over: 1 of 1 taken
     seats.give_back()
-    assert waited == [True]
+    assert seats.taken == 0
 
 
-def test_a_cancelled_waiter_gets_no_seat() -> None:
+def test_a_higher_limit_starts_threads_for_waiting_jobs() -> None:
     seats = Seats(1)
+    threads = CallThreads(seats)
     assert seats.take()
-    got: list[bool] = []
-
-    def seated() -> None:
-        got.append(True)
-
-    assert not seats.take_or_wait(seated)
-    assert seats.cancel(seated)
-    seats.give_back()
-    assert (got, seats.taken) == ([], 0)
-
-
-def test_a_higher_limit_seats_waiters_at_once() -> None:
-    seats = Seats(1)
-    assert seats.take()
-    got: list[bool] = []
-    assert not seats.take_or_wait(lambda: got.append(True))
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
     seats.set_limit(2)
-    assert (got, seats.taken) == ([True], 2)
+    assert len(got) == 1
+    assert seats.taken == 2
+    assert got[0] is not None
+    threads.give_back(leased(got))
+    threads.stop_idle()

@@ -1,0 +1,168 @@
+"""The threads that run async jobs' sync calls: one job's at a time, kept for the next job.
+
+Django's ASGI handler gives each request a thread for its ``sync_to_async``
+calls (the async ORM's), so that they share database connections; an async
+job on raincheck's event loop gets the same (``raincheck.awaiting``). Here such
+a thread is leased to one job, from its first sync call to its end (after it
+has closed the job's connections), then to the next job: no thread is started
+and joined per job, and a thread still exists for jobs the exit drain runs,
+when Python (3.12+) starts no new thread. Each thread holds a seat
+(``raincheck.seats``), so that they and the pool's threads stay within
+``RAINCHECK_MAX_WORKERS``; a job that finds no thread and no seat waits (its
+calls do, the event loop does not), first come first served. An idle thread
+leaves after ``KEEP_ALIVE``, or at once when the pool finds no seat.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from queue import Empty, SimpleQueue
+from typing import Any, Final
+
+from raincheck.seats import Seats
+
+# Seconds an idle thread waits for its next job before it leaves.
+KEEP_ALIVE: Final = 5.0
+
+_numbers: Final = itertools.count(1)
+Call = tuple[Future[Any], Callable[..., Any], tuple[Any, ...]]
+Granted = Callable[["CallThread | None"], None]
+
+
+class CallThread:
+    """A daemon thread that runs the calls put to it, in order."""
+
+    def __init__(self, owner: CallThreads) -> None:
+        self._owner = owner
+        self._calls: SimpleQueue[Call | None] = SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, name=f"raincheck-sync-{next(_numbers)}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        self.put((future, fn, args))
+        return future
+
+    def put(self, call: Call) -> None:
+        self._calls.put(call)
+
+    def stop(self) -> None:
+        self._calls.put(None)
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                call = self._calls.get(timeout=KEEP_ALIVE)
+            except Empty:
+                if self._owner.retire(self):
+                    return
+                continue
+            if call is None:
+                return
+            future, fn, args = call
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # the job's to handle: it awaits the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+
+class CallThreads:
+    """The idle call threads, and the jobs waiting for one."""
+
+    def __init__(self, seats: Seats) -> None:
+        self._seats = seats
+        self._lock = threading.Lock()
+        self._idle: list[CallThread] = []
+        self._waiting: deque[Granted] = deque()
+        seats.wanted = lambda: bool(self._waiting)
+        seats.on_freed = self._seat_freed
+        seats.on_full = self._let_one_go
+
+    def lease(self, granted: Granted) -> None:
+        """Give a thread to ``granted``, now or once one is free (None: none could start)."""
+        thread: CallThread | None = None
+        with self._lock:
+            waits = not self._idle and (bool(self._waiting) or not self._seats.take())
+            if waits:
+                self._waiting.append(granted)
+            else:
+                thread = self._idle.pop() if self._idle else self._start()
+        if waits:
+            self._seats.on_wanted()
+        else:
+            granted(thread)
+
+    def give_back(self, thread: CallThread) -> None:
+        """Its job has ended: the next waiting job gets it, or it idles."""
+        with self._lock:
+            if self._waiting:
+                granted = self._waiting.popleft()
+            else:
+                self._idle.append(thread)
+                return
+        granted(thread)
+
+    def cancel(self, granted: Granted) -> bool:
+        """Stop waiting; False if ``granted`` has been given a thread already."""
+        with self._lock:
+            try:
+                self._waiting.remove(granted)
+            except ValueError:
+                return False
+            return True
+
+    def retire(self, thread: CallThread) -> bool:
+        """An idle thread's keep-alive ran out: whether it may leave (it gives its seat)."""
+        with self._lock:
+            if thread not in self._idle:
+                return False  # leased meanwhile: a call is on its way
+            self._idle.remove(thread)
+        self._seats.give_back()
+        return True
+
+    def stop_idle(self) -> None:
+        """The idle threads leave (a drain has stopped the pool and the loop)."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for thread in idle:
+            thread.stop()
+            self._seats.give_back()
+
+    def _let_one_go(self) -> None:
+        with self._lock:
+            thread = self._idle.pop() if self._idle else None
+        if thread is not None:
+            thread.stop()
+            self._seats.give_back()
+
+    def _seat_freed(self) -> None:
+        while True:
+            with self._lock:
+                if not self._waiting or not self._seats.take():
+                    return
+                granted = self._waiting.popleft()
+                thread = self._start()
+            granted(thread)
+
+    def _start(self) -> CallThread | None:
+        # Lock held, a seat taken. None, the seat given back: no thread to be had
+        # (at interpreter exit Python starts none).
+        thread = CallThread(self)
+        try:
+            thread.start()
+        except RuntimeError:
+            self._seats.give_back(quietly=True)
+            return None
+        return thread
