@@ -94,6 +94,17 @@ def leased(got: list[CallThread | None]) -> CallThread:
     return thread
 
 
+def a_job_waiting() -> tuple[Seats, CallThreads, list[CallThread | None]]:
+    """One seat, taken by the pool's thread; a job asks for a thread, and waits."""
+    seats = Seats(1)
+    threads = CallThreads(seats)
+    assert seats.take()
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    assert got == []
+    return seats, threads, got
+
+
 def test_a_call_thread_serves_one_job_then_the_next() -> None:
     """A job's thread is kept for the next job: no thread started and joined per job."""
     threads = CallThreads(Seats(1))
@@ -128,12 +139,7 @@ def test_jobs_wait_for_a_thread_in_arrival_order() -> None:
 
 
 def test_a_seat_the_pool_gives_back_starts_a_thread_for_a_waiting_job() -> None:
-    seats = Seats(1)
-    threads = CallThreads(seats)
-    assert seats.take()  # the pool's thread
-    got: list[CallThread | None] = []
-    threads.lease(got.append)
-    assert got == []
+    seats, threads, got = a_job_waiting()
     seats.give_back()  # the pool's thread left
     assert len(got) == 1
     assert got[0] is not None
@@ -142,11 +148,7 @@ def test_a_seat_the_pool_gives_back_starts_a_thread_for_a_waiting_job() -> None:
 
 
 def test_a_job_that_stops_waiting_gets_no_thread() -> None:
-    seats = Seats(1)
-    threads = CallThreads(seats)
-    assert seats.take()
-    got: list[CallThread | None] = []
-    threads.lease(got.append)
+    seats, threads, got = a_job_waiting()
     assert threads.cancel(got.append)
     seats.give_back()
     assert (got, seats.taken) == ([], 0)
@@ -176,14 +178,8 @@ def test_a_forced_seat_is_past_the_limit_and_comes_back() -> None:
 
 
 def test_a_higher_limit_starts_threads_for_waiting_jobs() -> None:
-    seats = Seats(1)
-    threads = CallThreads(seats)
-    assert seats.take()
-    got: list[CallThread | None] = []
-    threads.lease(got.append)
+    seats, threads, got = a_job_waiting()
     seats.set_limit(2)
-    assert len(got) == 1
     assert seats.taken == 2
-    assert got[0] is not None
     threads.give_back(leased(got))
     threads.stop_idle()
