@@ -62,7 +62,12 @@ async def await_job(awaitable: Awaitable[object], threads: CallThreads | None = 
         SyncToAsync.thread_sensitive_context.reset(token)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None)
         if isinstance(executor, JobThread):
-            await executor.close()
+            thread = executor.close()
+            if thread is not None:  # it made sync calls: close its connections there
+                try:
+                    await asyncio.wrap_future(thread.submit(connections.close_all))
+                finally:
+                    executor.threads.give_back(thread)
         elif executor is not None:
             # Its thread exists: no new thread at interpreter shutdown.
             await asyncio.wrap_future(executor.submit(connections.close_all))
@@ -77,8 +82,10 @@ class JobThread:
     ``concurrent.futures`` ones, as ``loop.run_in_executor()`` expects.
     """
 
+    __slots__ = ("_asked", "_closed", "_lock", "_queued", "_refused", "_thread", "threads")
+
     def __init__(self, threads: CallThreads) -> None:
-        self._threads = threads
+        self.threads = threads
         self._lock = threading.Lock()
         self._thread: CallThread | None = None
         self._queued: list[Call] = []
@@ -99,7 +106,7 @@ class JobThread:
             if self._asked:
                 return future
             self._asked = True
-        self._threads.lease(self._granted)
+        self.threads.lease(self._granted)
         return future
 
     def _granted(self, thread: CallThread | None) -> None:
@@ -107,7 +114,7 @@ class JobThread:
         with self._lock:
             if self._closed:  # the job ended while it waited
                 if thread is not None:
-                    self._threads.give_back(thread)
+                    self.threads.give_back(thread)
                 return
             if thread is None:
                 self._refused = RuntimeError(
@@ -122,21 +129,17 @@ class JobThread:
             elif self._refused is not None:
                 future.set_exception(self._refused)
 
-    async def close(self) -> None:
-        """The job has ended: close its thread's connections, give the thread back."""
+    def close(self) -> CallThread | None:
+        """The job has ended: its thread, if it had one, to close its connections
+        on and give back. A thread granted later goes back at once."""
         with self._lock:
             self._closed = True
             thread, queued, self._queued = self._thread, self._queued, []
         for future, _, _ in queued:  # a drain cancelled the job while they waited
             future.cancel()
-        if thread is None:
-            if self._asked:
-                self._threads.cancel(self._granted)  # else _granted() gives it back
-            return
-        try:
-            await asyncio.wrap_future(thread.submit(connections.close_all))
-        finally:
-            self._threads.give_back(thread)
+        if thread is None and self._asked:
+            self.threads.cancel(self._granted)  # else _granted() gives it back
+        return thread
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """What asgiref would call on an executor it made; this one closes with its job."""
