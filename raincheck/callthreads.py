@@ -10,7 +10,9 @@ when Python (3.12+) starts no new thread. Each thread holds a seat
 (``raincheck.seats``), so that they and the pool's threads stay within
 ``RAINCHECK_MAX_WORKERS``; a job that finds no thread and no seat waits (its
 calls do, the event loop does not), first come first served. An idle thread
-leaves after ``KEEP_ALIVE``, or at once when the pool finds no seat.
+leaves after ``KEEP_ALIVE``, or at once when the pool finds no seat; and when
+the pool finds none while these threads outnumber its own, the next one given
+back leaves too, its seat kept for the pool.
 """
 
 from __future__ import annotations
@@ -54,8 +56,11 @@ class CallThread:
     def put(self, call: Call) -> None:
         self._calls.put(call)
 
-    def stop(self) -> None:
+    def stop(self, *, wait: bool = False) -> None:
+        """Leave after the calls already put; ``wait``: until gone (an idle thread, at once)."""
         self._calls.put(None)
+        if wait:
+            self._thread.join()
 
     def _serve(self) -> None:
         while True:
@@ -85,6 +90,7 @@ class CallThreads:
         self._seats = seats
         self._lock = threading.Lock()
         self._idle: list[CallThread] = []
+        self._count = 0  # threads started and not left (idle or leased)
         self._waiting: deque[Granted] = deque()
         seats.wanted = lambda: bool(self._waiting)
         seats.on_freed = self._seat_freed
@@ -105,14 +111,26 @@ class CallThreads:
             granted(thread)
 
     def give_back(self, thread: CallThread) -> None:
-        """Its job has ended: the next waiting job gets it, or it idles."""
+        """Its job has ended: the next waiting job gets it, or it idles; or, when
+        the pool found no seat and has fewer threads than these, it leaves and
+        its seat goes to the pool (else waiting async jobs would keep every seat)."""
+        seats = self._seats
         with self._lock:
-            if self._waiting:
+            to_pool = seats.pool_short and seats.taken - self._count < self._count
+            if to_pool:
+                self._count -= 1
+                seats.pool_short = False
+            elif self._waiting:
                 granted = self._waiting.popleft()
             else:
                 self._idle.append(thread)
                 return
-        granted(thread)
+        if not to_pool:
+            granted(thread)
+            return
+        thread.stop(wait=True)  # gone before the pool's thread takes its seat
+        seats.give_back(quietly=True)
+        seats.on_freed_for_pool()
 
     def cancel(self, granted: Granted) -> bool:
         """Stop waiting; False if ``granted`` has been given a thread already."""
@@ -129,6 +147,7 @@ class CallThreads:
             if thread not in self._idle:
                 return False  # leased meanwhile: a call is on its way
             self._idle.remove(thread)
+            self._count -= 1
         self._seats.give_back()
         return True
 
@@ -136,6 +155,7 @@ class CallThreads:
         """The idle threads leave (a drain has stopped the pool and the loop)."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._count -= len(idle)
         for thread in idle:
             thread.stop()
             self._seats.give_back()
@@ -143,8 +163,9 @@ class CallThreads:
     def _let_one_go(self) -> None:
         with self._lock:
             thread = self._idle.pop() if self._idle else None
+            self._count -= thread is not None
         if thread is not None:
-            thread.stop()
+            thread.stop(wait=True)  # gone before the pool's thread takes its seat
             self._seats.give_back()
 
     def _seat_freed(self) -> None:
@@ -165,4 +186,5 @@ class CallThreads:
         except RuntimeError:
             self._seats.give_back(quietly=True)
             return None
+        self._count += 1
         return thread

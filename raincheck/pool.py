@@ -73,7 +73,7 @@ class Pool:
         # Shared with async jobs' threads (raincheck.seats); None: the cap alone.
         self._seats = seats
         if seats is not None:
-            seats.on_wanted = self._shed
+            seats.on_wanted, seats.on_freed_for_pool = self._shed, self._grow
 
     def put(
         self,
@@ -154,6 +154,7 @@ class Pool:
         if seats is not None and not seats.take(force=not self._workers):
             seats.on_full()  # an idle call thread leaves (raincheck.callthreads)
             if not seats.take():
+                seats.pool_short = True  # the next call thread given back may leave
                 return False
         worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)
         try:
@@ -196,6 +197,11 @@ class Pool:
             self._is_idle.notify_all()
         if self._seats is not None:
             self._seats.give_back()
+
+    def _grow(self) -> None:  # a seat was kept for it: a thread for the jobs waiting
+        with self._lock:
+            if self._queue and not self._idle_workers and self._workers and not self._closed:
+                self._start_worker()
 
     def _shed(self) -> None:
         """An async job waits for a seat: an idle thread leaves now, not at its keep-alive."""

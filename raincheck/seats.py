@@ -35,8 +35,12 @@ class Seats:
         self.on_freed: Callable[[], None] = _nothing
         # Set by the call threads: let an idle one go (the pool found no seat).
         self.on_full: Callable[[], None] = _nothing
-        # Set by the pool: let an idle thread go (an async job waits).
+        # Set by the pool: let an idle thread go (an async job waits); a seat was
+        # kept for it (start a thread if jobs wait).
         self.on_wanted: Callable[[], None] = _nothing
+        self.on_freed_for_pool: Callable[[], None] = _nothing
+        # The pool wanted a thread and found no seat (cleared as one is kept for it).
+        self.pool_short = False
 
     def take(self, *, force: bool = False) -> bool:
         """A seat if one is free (or ``force``: past the limit); never waits."""

@@ -183,3 +183,29 @@ def test_a_higher_limit_starts_threads_for_waiting_jobs() -> None:
     assert seats.taken == 2
     threads.give_back(leased(got))
     threads.stop_idle()
+
+
+def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
+    """Async jobs that keep waiting must not keep every seat from the pool's queued jobs."""
+    seats = Seats(2)
+    threads = CallThreads(seats)
+    pool_started: list[bool] = []
+
+    def pool_grows() -> None:  # what the pool does with a seat kept for it
+        pool_started.append(seats.take())
+
+    seats.on_freed_for_pool = pool_grows
+    first: list[CallThread | None] = []
+    second: list[CallThread | None] = []
+    third: list[CallThread | None] = []
+    threads.lease(first.append)
+    threads.lease(second.append)
+    threads.lease(third.append)  # no seat left: waits
+    seats.pool_short = True  # the pool found none either
+    threads.give_back(leased(first))  # the pool has 0 threads, these 2: it goes
+    assert (pool_started, third, seats.pool_short) == ([True], [], False)
+    threads.give_back(leased(second))  # 1 and 1: the waiting job's turn
+    assert third == second
+    threads.give_back(leased(third))
+    threads.stop_idle()
+    assert seats.taken == 1  # the pool's
