@@ -117,17 +117,17 @@ class JobThread:
                     self.threads.give_back(thread)
                 return
             if thread is None:
-                self._refused = RuntimeError(
+                self._refused = refused = RuntimeError(
                     "no thread for the sync calls of an async job: the interpreter is "
                     "shutting down and starts none (raincheck.callthreads)"
                 )
             self._thread = thread
             queued, self._queued = self._queued, []
-        for future, fn, args in queued:
-            if thread is not None:
-                thread.put((future, fn, args))
-            elif self._refused is not None:
-                future.set_exception(self._refused)
+        for call in queued:
+            if thread is None:
+                call[0].set_exception(refused)
+            else:
+                thread.put(call)
 
     def close(self) -> CallThread | None:
         """The job has ended: its thread, if it had one, to close its connections

@@ -136,8 +136,8 @@ class JobLoop:
             while waiting and len(tasks) < self._limit and not self._stopping:
                 job = waiting.popleft()
                 # Made in the job's context: the task runs in a copy of it.
-                running = run_async(job, self._stopped, self._call_threads)
-                task = job[3].run(loop.create_task, running)
+                coroutine = run_async(job, self._stopped, self._call_threads)
+                task = job[3].run(loop.create_task, coroutine)
                 tasks[task] = job
                 # Counted and removed even if it is cancelled before it starts.
                 task.add_done_callback(self._finished)

@@ -75,16 +75,15 @@ class ProcessState:
             return None
         with self.lock:
             if self.loop is None and not self.exiting:
-                seats = self._seats(settings)
-                if self.call_threads is None:
-                    self.call_threads = CallThreads(seats)
+                self._seats(settings)
                 self.loop = JobLoop(settings.async_concurrency, self.counters, self.call_threads)
             return self.loop
 
     def _seats(self, settings: conf.Conf) -> Seats:
-        # Lock held.
+        # Lock held. Made with the call threads that share them (raincheck.seats).
         if self.seats is None:
             self.seats = Seats(settings.max_workers)
+            self.call_threads = CallThreads(self.seats)
         return self.seats
 
     def forget(self, pool: Pool | None, loop: JobLoop | None) -> None:
