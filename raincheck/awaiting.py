@@ -1,9 +1,9 @@
 """How an async job is awaited: on which event loop, and with which thread for its sync calls.
 
-Like Django's ASGI handler for a request, each async job gets its own asgiref
-thread-sensitive context: its ``sync_to_async`` calls (the async ORM's
-included) share one thread of their own, made on the first such call, whose
-database connections are closed when the job ends. A job that makes no sync
+Like Django's ASGI handler for a request, each async job gets a thread of its
+own for its thread-sensitive ``sync_to_async`` calls (the async ORM's
+included): they share it, it is made on the first such call, and the database
+connections it opened are closed when the job ends. A job that makes no sync
 call makes no thread.
 """
 
@@ -43,40 +43,101 @@ def run_to_completion(awaitable: Awaitable[object]) -> None:
         _run_in_new_loop(await_job(awaitable))
 
 
-async def await_job(awaitable: Awaitable[object], threads: CallThreads | None = None) -> None:
-    """Await a job's coroutine in a thread-sensitive context of its own.
-
-    ``threads``: its sync calls run on a thread leased from there (on raincheck's
-    event loop, whose jobs would otherwise each start one: raincheck.callthreads).
-    """
+async def await_job(awaitable: Awaitable[object]) -> None:
+    """Await a job's coroutine in a thread-sensitive context of its own (on a pool
+    thread, or in a caller; on raincheck's event loop see ``LoopCalls``)."""
     # Set here rather than with ``async with ThreadSensitiveContext()``, which
     # keeps an enclosing context: a job's context is a copy of its request's.
     context = ThreadSensitiveContext()
     token = SyncToAsync.thread_sensitive_context.set(context)
-    if threads is not None:
-        # asgiref takes the executor it finds for the context, else makes one.
-        SyncToAsync.context_to_thread_executor[context] = JobThread(threads)  # type: ignore[assignment]
     try:
         await awaitable
     finally:
         SyncToAsync.thread_sensitive_context.reset(token)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None)
-        if isinstance(executor, JobThread):
-            thread = executor.close()
-            if thread is not None:  # it made sync calls: close its connections there
-                try:
-                    await asyncio.wrap_future(thread.submit(connections.close_all))
-                finally:
-                    executor.threads.give_back(thread)
-        elif executor is not None:
+        if executor is not None:
             # Its thread exists: no new thread at interpreter shutdown.
             await asyncio.wrap_future(executor.submit(connections.close_all))
             executor.shutdown(wait=False)
 
 
+class CallsOfJob:
+    """One job's sync calls on raincheck's event loop: its thread, once it has one."""
+
+    __slots__ = ("ended", "thread")
+
+    def __init__(self) -> None:
+        self.thread: JobThread | None = None
+        self.ended = False
+
+
+_calls_of_job: Final[contextvars.ContextVar[CallsOfJob]] = contextvars.ContextVar(
+    "raincheck_calls_of_job"
+)
+
+
+class LoopCalls:
+    """Where asgiref sends the thread-sensitive sync calls of the jobs on
+    raincheck's event loop: on to each job's own ``JobThread``.
+
+    The jobs share one ``ThreadSensitiveContext``, registered once with this
+    object as its executor; each call goes to its job's thread, made on the
+    job's first call. A job that makes none (most) costs two context
+    variables, where a context and an executor of its own cost several times
+    a bare task.
+    """
+
+    def __init__(self, threads: CallThreads) -> None:
+        self.threads = threads
+        self.context = ThreadSensitiveContext()
+        SyncToAsync.context_to_thread_executor[self.context] = self  # type: ignore[assignment]
+
+    def enter(self) -> CallsOfJob:
+        """At a job's start, in its task's own context."""
+        SyncToAsync.thread_sensitive_context.set(self.context)
+        calls = CallsOfJob()
+        _calls_of_job.set(calls)
+        return calls
+
+    async def leave(self, calls: CallsOfJob) -> None:
+        """At the job's end (cancelled too): close its connections on its thread, give it back."""
+        calls.ended = True
+        if calls.thread is None:
+            return
+        thread = calls.thread.close()
+        if thread is not None:
+            try:
+                await asyncio.wrap_future(thread.submit(connections.close_all))
+            finally:
+                self.threads.give_back(thread)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
+        # On the loop's thread, in the calling task's context (a copy of its job's).
+        calls = _calls_of_job.get()
+        if calls.ended:
+            # From a task the job left running: its thread has gone back. One
+            # for this call alone, still within the cap.
+            alone = JobThread(self.threads)
+            future = alone.submit(fn, *args)
+            future.add_done_callback(lambda _: self._give_back(alone))
+            return future
+        if calls.thread is None:
+            calls.thread = JobThread(self.threads)
+        return calls.thread.submit(fn, *args)
+
+    def _give_back(self, alone: JobThread) -> None:
+        thread = alone.close()
+        if thread is not None:
+            thread.submit(connections.close_all)  # before the next lessee's calls
+            self.threads.give_back(thread)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """What asgiref would call on an executor it made; each job's closes with it."""
+
+
 class JobThread:
-    """A job's executor for its thread-sensitive sync calls, as asgiref expects one:
-    a call thread, leased on the job's first call and given back at its end.
+    """A job's executor for its thread-sensitive sync calls (``LoopCalls`` makes it
+    on the first): a call thread, leased then and given back at the job's end.
 
     Until a thread is free the calls wait (the loop does not). Its futures are
     ``concurrent.futures`` ones, as ``loop.run_in_executor()`` expects.

@@ -23,12 +23,11 @@ from django.dispatch import Signal
 
 from raincheck import conf, greenlets, signals
 from raincheck.awaiting import (
-    await_job,
+    LoopCalls,
     forget_asgiref_callers,
     in_helper_thread,
     run_to_completion,
 )
-from raincheck.callthreads import CallThreads
 
 logger = logging.getLogger("raincheck")
 
@@ -143,22 +142,24 @@ def run_in_context(job: Job, on_worker: bool) -> bool:
     return True
 
 
-async def run_async(
-    job: Job, stopped: Callable[[], bool], call_threads: CallThreads | None = None
-) -> bool | None:
+async def run_async(job: Job, stopped: Callable[[], bool], calls: LoopCalls) -> bool | None:
     """``run()`` for an async job on raincheck's event loop (``raincheck.loop``).
 
     Awaited in a task made in the job's context, so nothing here enters it.
     None: the drain cancelled it at its deadline (``stopped()`` says so), which
     is not the job's failure: the drain names it, and it counts as dropped.
-    ``call_threads``: where its sync calls get a thread (raincheck.callthreads).
+    ``calls``: where its sync calls go (raincheck.awaiting).
     """
     fn, args, kwargs, _ = job
     _current_job.set(fn)
     forget_asgiref_callers()
     threshold, started = _begin(job)
+    its_calls = calls.enter()
     try:
-        await await_job(fn.func(*args, **kwargs), call_threads)
+        try:
+            await fn.func(*args, **kwargs)
+        finally:
+            await calls.leave(its_calls)
     except asyncio.CancelledError as exc:
         if stopped():
             return None

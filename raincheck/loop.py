@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 
-from raincheck.callthreads import CallThreads
+from raincheck.awaiting import LoopCalls
 from raincheck.jobs import Job, run_async
 from raincheck.stats import Counters
 
@@ -25,12 +25,10 @@ from raincheck.stats import Counters
 class JobLoop:
     """The event loop thread, its tasks, and what the drain and ``stats()`` need of them."""
 
-    def __init__(
-        self, limit: int, counters: Counters, call_threads: CallThreads | None = None
-    ) -> None:
+    def __init__(self, limit: int, counters: Counters, calls: LoopCalls) -> None:
         self.counters = counters
         self._limit = limit
-        self._call_threads = call_threads  # for the jobs' sync calls
+        self._calls = calls  # where the jobs' sync calls go
         # Reentrant only so that a signal handler can tell that its thread holds it.
         self.lock = threading.RLock()
         self._idle = threading.Condition(self.lock)
@@ -136,7 +134,7 @@ class JobLoop:
             while waiting and len(tasks) < self._limit and not self._stopping:
                 job = waiting.popleft()
                 # Made in the job's context: the task runs in a copy of it.
-                coroutine = run_async(job, self._stopped, self._call_threads)
+                coroutine = run_async(job, self._stopped, self._calls)
                 task = job[3].run(loop.create_task, coroutine)
                 tasks[task] = job
                 # Counted and removed even if it is cancelled before it starts.

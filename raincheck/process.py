@@ -16,6 +16,7 @@ import threading
 import time
 
 from raincheck import conf, greenlets, servers
+from raincheck.awaiting import LoopCalls
 from raincheck.callthreads import CallThreads
 from raincheck.jobs import find_jobs_of_workers
 from raincheck.loop import JobLoop
@@ -76,7 +77,9 @@ class ProcessState:
         with self.lock:
             if self.loop is None and not self.exiting:
                 self._seats(settings)
-                self.loop = JobLoop(settings.async_concurrency, self.counters, self.call_threads)
+                assert self.call_threads is not None  # made with the seats
+                calls = LoopCalls(self.call_threads)
+                self.loop = JobLoop(settings.async_concurrency, self.counters, calls)
             return self.loop
 
     def _seats(self, settings: conf.Conf) -> Seats:

@@ -86,6 +86,82 @@ def test_an_idle_pool_thread_gives_its_seat_to_an_async_job() -> None:
     assert raincheck.stats().succeeded == 2
 
 
+both_calling = threading.Barrier(2, timeout=HOLD_LIMIT)
+calls_by_job: dict[str, set[int]] = {"a": set(), "b": set()}
+
+
+def record_call(name: str, *, meet: bool = False) -> None:
+    calls_by_job[name].add(threading.get_ident())
+    if meet:
+        both_calling.wait()  # the other job's call runs at the same time
+
+
+@decorate
+async def calls_its_thread(name: str) -> None:
+    await sync_to_async(record_call)(name, meet=True)
+    # A task of its own, made by gather, still calls on the job's thread.
+    await asyncio.gather(sync_to_async(record_call)(name), sync_to_async(record_call)(name))
+
+
+def test_each_async_job_sync_calls_share_one_thread_of_their_own() -> None:
+    """Like a request under ASGI: a job's sync calls share a thread no other running job uses."""
+    both_calling.reset()
+    for values in calls_by_job.values():
+        values.clear()
+    calls_its_thread.schedule("a")
+    calls_its_thread.schedule("b")
+    wait_idle(HOLD_LIMIT)
+    assert raincheck.stats().succeeded == 2
+    assert len(calls_by_job["a"]) == len(calls_by_job["b"]) == 1
+    assert calls_by_job["a"] != calls_by_job["b"]
+
+
+def test_an_async_job_without_sync_calls_starts_no_thread_for_them() -> None:
+    for _ in range(10):
+        jobs.remember_async.schedule("no sync call")
+    wait_idle(HOLD_LIMIT)
+    assert raincheck.stats().succeeded == 10
+    assert not [t for t in threading.enumerate() if t.name.startswith("raincheck-sync-")]
+
+
+outliver_threads: list[str] = []
+outliver_done = threading.Event()
+
+
+def record_thread_name() -> None:
+    outliver_threads.append(threading.current_thread().name)
+
+
+async def call_after(go: asyncio.Event) -> None:
+    await go.wait()
+    await sync_to_async(record_thread_name)()
+    outliver_done.set()
+
+
+left_running: set[asyncio.Task[None]] = set()
+
+
+@decorate
+async def leaves_a_task_behind() -> None:
+    go = asyncio.Event()
+    task = asyncio.get_running_loop().create_task(call_after(go))
+    left_running.add(task)
+    asyncio.get_running_loop().call_later(0.01, go.set)
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_a_task_that_outlives_its_job_still_gets_a_thread_within_the_cap() -> None:
+    """The job's thread has gone back when the job returned; a task it left running
+    gets one for its call, leased from the same cap, not one asgiref would start."""
+    outliver_threads.clear()
+    outliver_done.clear()
+    leaves_a_task_behind.schedule()
+    wait_idle(HOLD_LIMIT)
+    assert outliver_done.wait(HOLD_LIMIT)
+    [name] = outliver_threads
+    assert name.startswith("raincheck-sync-")
+
+
 def leased(got: list[CallThread | None]) -> CallThread:
     """The thread a job was granted."""
     assert got
