@@ -8,8 +8,9 @@ a few setups side by side, each setup in a server process of its own:
   fixed-size pool (``RAINCHECK_MAX_WORKERS = 6``), dj-raincheck.
 - ``async``: uvicorn serving an async view that schedules 5 ``async def`` jobs
   of 5 ms ``asyncio.sleep``: raincheck, the same view without jobs,
-  dj-raincheck (which calls the coroutine function and never awaits it: none
-  of its jobs run).
+  the same jobs as bare tasks on uvicorn's own loop (what a view could do
+  without a library, nothing draining them), dj-raincheck (which calls the
+  coroutine function and never awaits it: none of its jobs run).
 - ``cpu``: gunicorn ``gthread`` 2 x 4 serving ``/cpu/`` (5 jobs of about 0.5 ms
   of pure-Python work): raincheck's default pool vs the old fixed pool of 6.
 
@@ -67,6 +68,7 @@ CASES: Final = (
     Case("io_dj_raincheck", "io", "gunicorn", "dj_raincheck", "/scheduled/"),
     Case("async_none", "async", "uvicorn", "none", "/async/none/"),
     Case("async_raincheck", "async", "uvicorn", "raincheck", "/async/scheduled/"),
+    Case("async_servers_loop", "async", "uvicorn", "none", "/async/tasks/"),
     Case("async_dj_raincheck", "async", "uvicorn", "dj_raincheck", "/async/scheduled/"),
     Case("cpu_raincheck", "cpu", "gunicorn", "raincheck", "/cpu/"),
     Case("cpu_raincheck_6", "cpu", "gunicorn", "raincheck", "/cpu/", FIXED_POOL),

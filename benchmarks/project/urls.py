@@ -11,4 +11,5 @@ urlpatterns = [
     path("cpu/", views.cpu),
     path("async/none/", views.async_no_jobs),
     path("async/scheduled/", views.async_scheduled),
+    path("async/tasks/", views.async_on_servers_loop),
 ]
