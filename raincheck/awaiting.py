@@ -91,6 +91,10 @@ class LoopCalls:
         self.threads = threads
         self.context = ThreadSensitiveContext()
         SyncToAsync.context_to_thread_executor[self.context] = self  # type: ignore[assignment]
+        # A job's calls normally come from the loop's thread, but its context may
+        # be copied to another thread's loop: its thread is made, and its end
+        # seen, under this lock (a second thread made would hold a seat for ever).
+        self._lock = threading.Lock()
 
     def enter(self) -> CallsOfJob:
         """At a job's start, in its task's own context."""
@@ -101,10 +105,12 @@ class LoopCalls:
 
     async def leave(self, calls: CallsOfJob) -> None:
         """At the job's end (cancelled too): close its connections on its thread, give it back."""
-        calls.ended = True
-        if calls.thread is None:
+        with self._lock:
+            calls.ended = True
+            job_thread = calls.thread
+        if job_thread is None:
             return
-        thread = calls.thread.close()
+        thread = job_thread.close()
         if thread is not None:
             try:
                 await asyncio.wrap_future(thread.submit(connections.close_all))
@@ -112,18 +118,20 @@ class LoopCalls:
                 self.threads.give_back(thread)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
-        # On the loop's thread, in the calling task's context (a copy of its job's).
+        # In the calling task's context (a copy of its job's).
         calls = _calls_of_job.get()
-        if calls.ended:
-            # From a task the job left running: its thread has gone back. One
-            # for this call alone, still within the cap.
-            alone = JobThread(self.threads)
-            future = alone.submit(fn, *args)
-            future.add_done_callback(lambda _: self._give_back(alone))
-            return future
-        if calls.thread is None:
-            calls.thread = JobThread(self.threads)
-        return calls.thread.submit(fn, *args)
+        with self._lock:
+            job_thread = calls.thread
+            if job_thread is None and not calls.ended:
+                job_thread = calls.thread = JobThread(self.threads)
+        if job_thread is not None and not calls.ended:
+            return job_thread.submit(fn, *args)
+        # From a task the job left running: its thread has gone back. One for
+        # this call alone, still within the cap.
+        alone = JobThread(self.threads)
+        future = alone.submit(fn, *args)
+        future.add_done_callback(lambda _: self._give_back(alone))
+        return future
 
     def _give_back(self, alone: JobThread) -> None:
         thread = alone.close()

@@ -59,7 +59,9 @@ class CallThread:
     def stop(self, *, wait: bool = False) -> None:
         """Leave after the calls already put; ``wait``: until gone (an idle thread, at once)."""
         self._calls.put(None)
-        if wait:
+        # Given back by its own last call (a task a job left running: its call's
+        # future ends there), it cannot wait for itself: it leaves right after.
+        if wait and threading.current_thread() is not self._thread:
             self._thread.join()
 
     def _serve(self) -> None:

@@ -162,6 +162,21 @@ def test_a_task_that_outlives_its_job_still_gets_a_thread_within_the_cap() -> No
     assert name.startswith("raincheck-sync-")
 
 
+def test_a_call_thread_stopped_by_its_own_call_leaves_without_waiting_for_itself() -> None:
+    """A thread given back from its own last call (a task a job left running) may be
+    the one that leaves for the pool: it cannot join itself."""
+    threads = CallThreads(Seats(1))
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    thread = leased(got)
+    stopping = thread.submit(lambda: thread.stop(wait=True))
+    stopping.result(timeout=HOLD_LIMIT)  # raises what the call raised
+    for left in threading.enumerate():
+        if left.name.startswith("raincheck-sync-"):
+            left.join(HOLD_LIMIT)
+            assert not left.is_alive()
+
+
 def leased(got: list[CallThread | None]) -> CallThread:
     """The thread a job was granted."""
     assert got
