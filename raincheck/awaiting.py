@@ -181,10 +181,6 @@ class JobThread:
     def _granted(self, thread: CallThread | None) -> None:
         # On the thread that asked, or on the one that freed a thread or a seat.
         with self._lock:
-            if self._closed:  # the job ended while it waited
-                if thread is not None:
-                    self.threads.give_back(thread)
-                return
             if thread is None:
                 self._refused = refused = RuntimeError(
                     "no thread for the sync calls of an async job: the interpreter is "
@@ -192,21 +188,30 @@ class JobThread:
                 )
             self._thread = thread
             queued, self._queued = self._queued, []
+            closed = self._closed
         for call in queued:
             if thread is None:
                 call[0].set_exception(refused)
             else:
                 thread.put(call)
+        if closed and thread is not None:
+            # The job ended while it waited; what waited with it came from tasks
+            # it left running. They run, then the thread goes back.
+            if queued:
+                thread.submit(connections.close_all)
+            self.threads.give_back(thread)
 
     def close(self) -> CallThread | None:
         """The job has ended: its thread, if it had one, to close its connections
-        on and give back. A thread granted later goes back at once."""
+        on and give back. Calls still waiting for one (from tasks the job left
+        running; a cancelled job's own are cancelled with it) get it when it
+        comes, and it goes back after them."""
         with self._lock:
             self._closed = True
-            thread, queued, self._queued = self._thread, self._queued, []
-        for future, _, _ in queued:  # a drain cancelled the job while they waited
-            future.cancel()
-        if thread is None and self._asked:
+            thread = self._thread
+            self._queued = [call for call in self._queued if not call[0].cancelled()]
+            waiting = bool(self._queued)
+        if thread is None and self._asked and not waiting:
             self.threads.cancel(self._granted)  # else _granted() gives it back
         return thread
 

@@ -162,6 +162,37 @@ def test_a_task_that_outlives_its_job_still_gets_a_thread_within_the_cap() -> No
     assert name.startswith("raincheck-sync-")
 
 
+@decorate
+async def leaves_a_call_waiting(task_made: threading.Event) -> None:
+    task = asyncio.get_running_loop().create_task(sync_to_async(record_thread_name)())
+    left_running.add(task)
+    task.add_done_callback(lambda _: outliver_done.set())
+    await asyncio.sleep(0)  # the task's call now waits for a thread
+    task_made.set()
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=1)
+def test_a_call_waiting_for_a_thread_when_its_job_ends_still_runs() -> None:
+    """The call came from a task the job left running, not from the job: its job's
+    end does not cancel it; it runs once a thread is free."""
+    outliver_threads.clear()
+    outliver_done.clear()
+    gate = Gate()
+    jobs.held.schedule(gate, "held")  # the only seat, busy
+    assert gate.started.wait(HOLD_LIMIT)
+    task_made = threading.Event()
+    leaves_a_call_waiting.schedule(task_made)
+    assert task_made.wait(HOLD_LIMIT)
+    while raincheck.stats().succeeded < 1:  # the job has ended, its task's call waits
+        threading.Event().wait(0.005)
+    assert outliver_threads == []
+    gate.release.set()
+    assert outliver_done.wait(HOLD_LIMIT)
+    [name] = outliver_threads
+    assert name.startswith("raincheck-sync-")
+    wait_idle(HOLD_LIMIT)
+
+
 def test_a_call_thread_stopped_by_its_own_call_leaves_without_waiting_for_itself() -> None:
     """A thread given back from its own last call (a task a job left running) may be
     the one that leaves for the pool: it cannot join itself."""
