@@ -2,7 +2,7 @@
 
 Django's ASGI handler gives each request a thread for its ``sync_to_async``
 calls (the async ORM's), so that they share database connections; an async
-job on raincheck's event loop gets the same (``raincheck.awaiting``). Here such
+job on raincheck's event loop gets the same (``raincheck.jobcalls``). Here such
 a thread is leased to one job, from its first sync call to its end (after it
 has closed the job's connections), then to the next job: no thread is started
 and joined per job, and a thread still exists for jobs the exit drain runs,

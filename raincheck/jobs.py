@@ -23,11 +23,11 @@ from django.dispatch import Signal
 
 from raincheck import conf, greenlets, signals
 from raincheck.awaiting import (
-    LoopCalls,
     forget_asgiref_callers,
     in_helper_thread,
     run_to_completion,
 )
+from raincheck.jobcalls import LoopCalls
 
 logger = logging.getLogger("raincheck")
 
@@ -148,7 +148,7 @@ async def run_async(job: Job, stopped: Callable[[], bool], calls: LoopCalls) -> 
     Awaited in a task made in the job's context, so nothing here enters it.
     None: the drain cancelled it at its deadline (``stopped()`` says so), which
     is not the job's failure: the drain names it, and it counts as dropped.
-    ``calls``: where its sync calls go (raincheck.awaiting).
+    ``calls``: where its sync calls go (raincheck.jobcalls).
     """
     fn, args, kwargs, _ = job
     _current_job.set(fn)

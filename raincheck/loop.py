@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 
-from raincheck.awaiting import LoopCalls
+from raincheck.jobcalls import LoopCalls
 from raincheck.jobs import Job, run_async
 from raincheck.stats import Counters
 

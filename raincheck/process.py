@@ -16,8 +16,8 @@ import threading
 import time
 
 from raincheck import conf, greenlets, servers
-from raincheck.awaiting import LoopCalls
 from raincheck.callthreads import CallThreads
+from raincheck.jobcalls import LoopCalls
 from raincheck.jobs import find_jobs_of_workers
 from raincheck.loop import JobLoop
 from raincheck.pool import Pool
