@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.servers.catalog import spec
 from tests.servers.conftest import ServerFactory
 from tests.servers.harness import Server, ServerError, count, gunicorn_argv
 from tests.servers.postgres import Cluster
@@ -158,10 +159,13 @@ def sampler(postgres: Cluster) -> Iterator[Sampler]:
         sampler.close()
 
 
-def run_jobs(server: Server, n: int, timeout: float = 120.0) -> dict[str, Any]:
-    """Schedule ``n`` more jobs and wait until every job so far has finished; the report."""
+def run_jobs(
+    server: Server, n: int, timeout: float = 120.0, *, asynchronous: bool = False
+) -> dict[str, Any]:
+    """Schedule ``n`` more jobs (async ones: ``asynchronous``) and wait until every
+    job so far has finished; the report."""
     before = server.get_json("/db-report/")["scheduled"]
-    server.get_json(f"/db-jobs/?n={n}")
+    server.get_json(f"/db-jobs/?n={n}" + ("&async" if asynchronous else ""))
     deadline = time.monotonic() + timeout
     while True:
         report: dict[str, Any] = server.get_json("/db-report/")
@@ -204,6 +208,37 @@ def test_thousands_of_jobs_never_hold_more_connections_than_workers(
         assert sampler.now() == report["sessions"], server.report("idle connections were closed")
     stats = server.get_json("/shutdown/")
     assert stats["workers"] == 0, server.report(f"the pool survived shutdown(): {stats}")
+    sampler.wait_for(0, server)
+
+
+def test_async_jobs_under_uvicorn_never_hold_more_connections_than_the_cap(
+    start: ServerFactory, postgres: Cluster, sampler: Sampler
+) -> None:
+    """2,000 async jobs querying through sync_to_async, a hundred awaiting at once on
+    raincheck's loop: their sync calls' threads, and so their sessions, stay within
+    RAINCHECK_MAX_WORKERS, and each job's connection is closed when it ends."""
+    uvicorn = spec("uvicorn")
+    settings = postgres.django_database(OPTIONS={"application_name": APP}, CONN_MAX_AGE=0)
+    server = start(
+        uvicorn.id,
+        uvicorn.argv,
+        env={
+            "RAINCHECK_TEST_MAX_WORKERS": str(WORKERS),
+            "RAINCHECK_TEST_DATABASE": json.dumps(settings),
+        },
+        stop_signal=uvicorn.stop_signal,
+    )
+    with sampler.watch(server.get_json("/db-report/")["pid"]):
+        report = run_jobs(server, JOBS, asynchronous=True)
+    figures = sampler.figures()
+    server.note("sampler", "figures", **figures)
+    assert report["succeeded"] == JOBS, server.report(str(report))
+    assert report["failed"] == 0, server.report(str(report))
+    assert figures["samples"] >= 10, server.report(f"too few samples: {figures}")
+    assert figures["max_pg_stat_activity"] >= 1, server.report(f"no session seen: {figures}")
+    assert figures["max_active"] <= WORKERS, server.report(str(figures))
+    assert figures["max_client_sockets"] <= WORKERS, server.report(str(figures))
+    assert report["sessions"] == JOBS, server.report(f"{report['sessions']} sessions")
     sampler.wait_for(0, server)
 
 

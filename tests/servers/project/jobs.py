@@ -71,6 +71,12 @@ def touch_db() -> None:
         sessions.add((pid, started.isoformat()))
 
 
+@raincheck
+async def touch_db_async() -> None:
+    """``touch_db`` from an async job, through ``sync_to_async`` as the async ORM does."""
+    await sync_to_async(touch_db.func)()
+
+
 @raincheck(on_commit=True)
 def committed(tag: str) -> None:
     """Record that the transaction that scheduled ``tag`` committed and the job ran."""

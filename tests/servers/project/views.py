@@ -221,9 +221,10 @@ def waits(request: HttpRequest) -> JsonResponse:
 
 
 def db_jobs(request: HttpRequest) -> JsonResponse:
-    """Schedule ``n`` ``touch_db`` jobs."""
+    """Schedule ``n`` ``touch_db`` jobs (``touch_db_async`` with ``async``)."""
+    job = jobs.touch_db_async if "async" in request.GET else jobs.touch_db
     for _ in range(int(request.GET["n"])):
-        jobs.touch_db.schedule()
+        job.schedule()
     return JsonResponse({"pid": os.getpid()})
 
 
