@@ -38,15 +38,25 @@ Granted = Callable[["CallThread | None"], None]
 class CallThread:
     """A daemon thread that runs the calls put to it, in order."""
 
-    def __init__(self, owner: CallThreads) -> None:
+    def __init__(self, owner: CallThreads, *, here: bool = False) -> None:
+        """``here``: this thread becomes it (``serve_here()``), rather than a new one."""
         self._owner = owner
         self._calls: SimpleQueue[Call | None] = SimpleQueue()
-        self._thread = threading.Thread(
-            target=self._serve, name=f"raincheck-sync-{next(_numbers)}", daemon=True
+        name = f"raincheck-sync-{next(_numbers)}"
+        self._thread = (
+            threading.current_thread()
+            if here
+            else threading.Thread(target=self._serve, name=name, daemon=True)
         )
+        self._name = name
 
     def start(self) -> None:
         self._thread.start()
+
+    def serve_here(self) -> None:
+        """Serve in this thread (made ``here``) until it leaves."""
+        self._thread.name = self._name
+        self._serve()
 
     def submit(self, fn: Callable[..., Any], /, *args: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -97,6 +107,7 @@ class CallThreads:
         seats.wanted = lambda: bool(self._waiting)
         seats.on_freed = self._seat_freed
         seats.on_full = self._let_one_go
+        seats.serve_instead = self._take_over
 
     def lease(self, granted: Granted) -> None:
         """Give a thread to ``granted``, now or once one is free (None: none could start)."""
@@ -113,26 +124,30 @@ class CallThreads:
             granted(thread)
 
     def give_back(self, thread: CallThread) -> None:
-        """Its job has ended: the next waiting job gets it, or it idles; or, when
-        the pool found no seat and has fewer threads than these, it leaves and
-        its seat goes to the pool (else waiting async jobs would keep every seat)."""
+        """Its job has ended: the next waiting job gets it, or it idles. It leaves
+        instead when more seats are taken than there are (the pool's first thread
+        starts without a free one), or when the pool found no seat and has fewer
+        threads than these: its seat then goes to the pool (else waiting async
+        jobs would keep every seat)."""
         seats = self._seats
         with self._lock:
-            to_pool = seats.pool_short and seats.taken - self._count < self._count
-            if to_pool:
+            over = seats.taken > seats.limit
+            to_pool = not over and seats.pool_short and seats.taken - self._count < self._count
+            if over or to_pool:
                 self._count -= 1
-                seats.pool_short = False
+                seats.pool_short = seats.pool_short and not to_pool
             elif self._waiting:
                 granted = self._waiting.popleft()
             else:
                 self._idle.append(thread)
                 return
-        if not to_pool:
+        if not (over or to_pool):
             granted(thread)
             return
-        thread.stop(wait=True)  # gone before the pool's thread takes its seat
+        thread.stop(wait=True)  # gone before its seat is taken again
         seats.give_back(quietly=True)
-        seats.on_freed_for_pool()
+        if to_pool:
+            seats.on_freed_for_pool()
 
     def cancel(self, granted: Granted) -> bool:
         """Stop waiting; False if ``granted`` has been given a thread already."""
@@ -154,13 +169,29 @@ class CallThreads:
         return True
 
     def stop_idle(self) -> None:
-        """The idle threads leave (a drain has stopped the pool and the loop)."""
+        """The idle threads leave (a drain has stopped the pool and the loop); each
+        seat is free once its thread is gone, not before (jobs may wait for one)."""
         with self._lock:
             idle, self._idle = self._idle, []
             self._count -= len(idle)
         for thread in idle:
-            thread.stop()
+            thread.stop(wait=True)
             self._seats.give_back()
+
+    def _take_over(self) -> bool:
+        """A pool thread is leaving, its seat given back: if a job waits for a thread
+        and may take that seat, this one serves it until it leaves in turn.
+        Starting a new thread instead would have two alive for one seat while
+        the first one ends. False: no job waits, or none may take the seat."""
+        with self._lock:
+            if not self._waiting or not self._seats.take():
+                return False
+            granted = self._waiting.popleft()
+            thread = CallThread(self, here=True)
+            self._count += 1
+        granted(thread)
+        thread.serve_here()
+        return True
 
     def _let_one_go(self) -> None:
         with self._lock:

@@ -150,10 +150,10 @@ class Pool:
 
     def _start_worker(self) -> bool:  # lock held
         seats = self._seats
-        # The first thread starts in any case: queued jobs must never be stranded.
-        if seats is not None and not seats.take(force=not self._workers):
+        if seats is not None and not seats.take(pool=True):
             seats.on_full()  # an idle call thread leaves (raincheck.callthreads)
-            if not seats.take():
+            # The first thread starts in any case: queued jobs must never be stranded.
+            if not seats.take(pool=True, force=not self._workers):
                 seats.pool_short = True  # the next call thread given back may leave
                 return False
         worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)
@@ -161,7 +161,7 @@ class Pool:
             worker.start()
         except RuntimeError:  # interpreter shutdown (3.12+), or the OS refused a thread
             if seats is not None:
-                seats.give_back()
+                seats.give_back(pool=True)
             return False
         self._workers.add(worker)
         self._live_threads += 1
@@ -196,7 +196,7 @@ class Pool:
             self._live_threads -= 1
             self._is_idle.notify_all()
         if self._seats is not None:
-            self._seats.give_back()
+            self._seats.leave()  # to a job waiting for a call thread, if one waits
 
     def _grow(self) -> None:  # a seat was kept for it: a thread for the jobs waiting
         with self._lock:
@@ -220,7 +220,7 @@ class Pool:
         while not queue and not (self._backlog.batches and self._backlog.reclaim()):
             if not self.running:
                 self._is_idle.notify_all()
-            seat_wanted = self._seats is not None and self._seats.wanted()
+            seat_wanted = self._seats is not None and self._seats.pool_thread_wanted()
             if self._closed or len(self._workers) > self._max_workers or seat_wanted:
                 self._workers.discard(worker)
                 return None

@@ -1,16 +1,19 @@
 """Seats: how many threads raincheck runs for jobs at once, the pool's and async jobs' own.
 
 ``RAINCHECK_MAX_WORKERS`` bounds them together. A pool thread takes a seat as it
-starts and gives it back as it ends; so does each thread that runs async jobs'
-``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``). Without
-the shared bound, a hundred async jobs each making one ORM call would start a
+starts and gives it back as it ends (or, ending while an async job waits for a
+call thread, becomes that thread, seat and all); so does each thread that runs
+async jobs' ``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``).
+Without the shared bound, a hundred async jobs each making one ORM call would start a
 hundred threads besides the pool's.
 
-The pool never waits for a seat: with none free it starts no thread (its first
-thread starts in any case, so sync jobs always have one), and asks for an idle
-call thread to go (``on_full``). An async job's first sync call does wait, and
-meanwhile an idle pool thread leaves at once (``on_wanted``) rather than after
-its keep-alive.
+The pool never waits for a seat: with none free it asks for an idle call
+thread to go (``on_full``), and else starts no thread. Its first thread always
+finds one: while the pool has no thread, call threads leave it a seat. (With a
+limit of one they cannot: the pool's first thread then starts past it, and the
+next call thread given back leaves rather than passing to a waiting job.)
+An async job's first sync call does wait, and meanwhile an idle pool thread
+(not its last) leaves at once (``on_wanted``) rather than after its keep-alive.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Seats:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.taken = 0
+        self.pool_taken = 0  # of which by the pool's threads
         self._lock = threading.Lock()
         # Set by the call threads: whether an async job waits; a seat came free.
         self.wanted: Callable[[], bool] = lambda: False
@@ -39,23 +43,45 @@ class Seats:
         # kept for it (start a thread if jobs wait).
         self.on_wanted: Callable[[], None] = _nothing
         self.on_freed_for_pool: Callable[[], None] = _nothing
+        # Set by the call threads: a pool thread ending serves a waiting job
+        # instead (True: it has, and left in turn).
+        self.serve_instead: Callable[[], bool] = lambda: False
         # The pool wanted a thread and found no seat (cleared as one is kept for it).
         self.pool_short = False
 
-    def take(self, *, force: bool = False) -> bool:
-        """A seat if one is free (or ``force``: past the limit); never waits."""
-        with self._lock:
-            if force or self.taken < self.limit:
-                self.taken += 1
-                return True
-            return False
+    def take(self, *, pool: bool = False, force: bool = False) -> bool:
+        """A seat if one is free (``force``: past the limit); never waits.
 
-    def give_back(self, *, quietly: bool = False) -> None:
+        While the pool has no thread, call threads leave it one seat (unless
+        there is only one), so that its first thread never starts past the limit.
+        """
+        with self._lock:
+            kept = 0 if pool or self.pool_taken or self.limit == 1 else 1
+            if not (force or self.taken < self.limit - kept):
+                return False
+            self.taken += 1
+            self.pool_taken += pool
+            return True
+
+    def give_back(self, *, pool: bool = False, quietly: bool = False) -> None:
         """A seat is free again; ``quietly``: without offering it (its taker failed)."""
         with self._lock:
             self.taken -= 1
+            self.pool_taken -= pool
         if not quietly:
             self.on_freed()
+
+    def leave(self) -> None:
+        """A pool thread ends: if a job waits for a call thread and may have its
+        seat, the thread serves it instead (no new thread starts while it ends)."""
+        self.give_back(pool=True, quietly=True)
+        if not self.serve_instead():  # which takes the seat back for a call thread
+            self.on_freed()
+
+    def pool_thread_wanted(self) -> bool:
+        """Whether an idle pool thread should leave now for a job waiting for a call
+        thread: not the pool's last one, whose seat would stay the pool's."""
+        return self.wanted() and (self.pool_taken > 1 or self.limit == 1)
 
     def set_limit(self, limit: int) -> None:
         """``RAINCHECK_MAX_WORKERS`` changed: a higher limit seats waiters at once."""

@@ -220,7 +220,7 @@ def a_job_waiting() -> tuple[Seats, CallThreads, list[CallThread | None]]:
     """One seat, taken by the pool's thread; a job asks for a thread, and waits."""
     seats = Seats(1)
     threads = CallThreads(seats)
-    assert seats.take()
+    assert seats.take(pool=True)
     got: list[CallThread | None] = []
     threads.lease(got.append)
     assert got == []
@@ -262,7 +262,7 @@ def test_jobs_wait_for_a_thread_in_arrival_order() -> None:
 
 def test_a_seat_the_pool_gives_back_starts_a_thread_for_a_waiting_job() -> None:
     seats, threads, got = a_job_waiting()
-    seats.give_back()  # the pool's thread left
+    seats.give_back(pool=True)  # the pool's thread left
     assert len(got) == 1
     assert got[0] is not None
     threads.give_back(leased(got))
@@ -272,7 +272,7 @@ def test_a_seat_the_pool_gives_back_starts_a_thread_for_a_waiting_job() -> None:
 def test_a_job_that_stops_waiting_gets_no_thread() -> None:
     seats, threads, got = a_job_waiting()
     assert threads.cancel(got.append)
-    seats.give_back()
+    seats.give_back(pool=True)
     assert (got, seats.taken) == ([], 0)
 
 
@@ -283,25 +283,80 @@ def test_the_pool_finding_no_seat_lets_an_idle_call_thread_go() -> None:
     threads.lease(got.append)
     assert got[0] is not None
     threads.give_back(leased(got))
-    assert not seats.take()
+    assert not seats.take(pool=True)
     seats.on_full()
-    assert seats.take()
+    assert seats.take(pool=True)
 
 
 def test_a_forced_seat_is_past_the_limit_and_comes_back() -> None:
     """The pool's first thread starts in any case; its seat is given back like any."""
     seats = Seats(1)
     assert seats.take()
-    assert seats.take(force=True)
+    assert seats.take(pool=True, force=True)
     assert seats.taken == 2
+    seats.give_back(pool=True)
     seats.give_back()
+    assert seats.taken == 0
+
+
+def test_call_threads_leave_the_pool_a_seat_while_it_has_no_thread() -> None:
+    """So its first thread never has to start past the limit."""
+    seats = Seats(3)
+    assert seats.take()
+    assert seats.take()
+    assert not seats.take()  # the last one is the pool's
+    assert seats.take(pool=True)
     seats.give_back()
+    assert seats.take()  # the pool has a thread: every seat may be taken
+    assert seats.taken == 3
+
+
+def test_a_forced_seat_is_repaid_by_the_next_call_thread_given_back() -> None:
+    """With a limit of one, a call thread may hold the only seat, and the pool's first
+    thread starts anyway: the next call thread given back leaves instead of passing
+    to a waiting job, so that raincheck's threads are back within the limit."""
+    seats = Seats(1)
+    threads = CallThreads(seats)
+    first: list[CallThread | None] = []
+    second: list[CallThread | None] = []
+    threads.lease(first.append)
+    threads.lease(second.append)  # waits
+    assert seats.take(pool=True, force=True)  # the pool's first thread
+    assert seats.taken == 2
+    threads.give_back(leased(first))
+    assert (seats.taken, second) == (1, [])
+    seats.give_back(pool=True)  # the pool's thread ends: the waiting job's turn
+    assert len(second) == 1
+    threads.give_back(leased(second))
+    threads.stop_idle()
+    assert seats.taken == 0
+
+
+def test_a_pool_thread_ending_while_a_job_waits_becomes_its_call_thread() -> None:
+    """No second thread is started for the seat while the first one ends."""
+    seats = Seats(1)
+    threads = CallThreads(seats)
+    assert seats.take(pool=True)  # the pool's thread
+    got: list[CallThread | None] = []
+    threads.lease(got.append)  # waits
+    names: list[str] = []
+    ending = threading.Thread(target=seats.leave, name="raincheck-pool-ending")
+    ending.start()
+    call = leased(got).submit(lambda: names.append(threading.current_thread().name))
+    call.result(timeout=HOLD_LIMIT)
+    assert names[0].startswith("raincheck-sync-")
+    assert threading.current_thread() is not ending
+    assert ending.name == names[0]  # the very thread that ended in the pool
+    assert seats.taken == 1
+    threads.give_back(leased(got))
+    threads.stop_idle()
+    ending.join(HOLD_LIMIT)
     assert seats.taken == 0
 
 
 def test_a_higher_limit_starts_threads_for_waiting_jobs() -> None:
     seats, threads, got = a_job_waiting()
-    seats.set_limit(2)
+    seats.set_limit(2)  # the pool has its thread: the new seat is the job's
     assert seats.taken == 2
     threads.give_back(leased(got))
     threads.stop_idle()
@@ -309,25 +364,29 @@ def test_a_higher_limit_starts_threads_for_waiting_jobs() -> None:
 
 def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
     """Async jobs that keep waiting must not keep every seat from the pool's queued jobs."""
-    seats = Seats(2)
+    seats = Seats(4)
     threads = CallThreads(seats)
     pool_started: list[bool] = []
 
     def pool_grows() -> None:  # what the pool does with a seat kept for it
-        pool_started.append(seats.take())
+        pool_started.append(seats.take(pool=True))
 
     seats.on_freed_for_pool = pool_grows
+    assert seats.take(pool=True)  # the pool's first thread
     first: list[CallThread | None] = []
     second: list[CallThread | None] = []
     third: list[CallThread | None] = []
+    fourth: list[CallThread | None] = []
     threads.lease(first.append)
     threads.lease(second.append)
-    threads.lease(third.append)  # no seat left: waits
+    threads.lease(third.append)
+    threads.lease(fourth.append)  # no seat left: waits
     seats.pool_short = True  # the pool found none either
-    threads.give_back(leased(first))  # the pool has 0 threads, these 2: it goes
-    assert (pool_started, third, seats.pool_short) == ([True], [], False)
-    threads.give_back(leased(second))  # 1 and 1: the waiting job's turn
-    assert third == second
-    threads.give_back(leased(third))
+    threads.give_back(leased(first))  # the pool has 1 thread, these 3: it goes
+    assert (pool_started, fourth, seats.pool_short) == ([True], [], False)
+    threads.give_back(leased(second))  # 2 and 2: the waiting job's turn
+    assert fourth == second
+    for got in (third, fourth):
+        threads.give_back(leased(got))
     threads.stop_idle()
-    assert seats.taken == 1  # the pool's
+    assert seats.taken == 2  # the pool's
