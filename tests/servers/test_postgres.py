@@ -177,6 +177,19 @@ def run_jobs(
         time.sleep(0.05)
 
 
+def check_all_ran_within_workers(
+    server: Server, report: dict[str, Any], figures: dict[str, int]
+) -> None:
+    """Every job succeeded, and no more than WORKERS queried or were connected at once."""
+    assert report["succeeded"] == JOBS, server.report(str(report))
+    assert report["failed"] == 0, server.report(str(report))
+    # The sampler saw the jobs' sessions: the bounds below are not vacuous.
+    assert figures["samples"] >= 10, server.report(f"too few samples: {figures}")
+    assert figures["max_pg_stat_activity"] >= 1, server.report(f"no session seen: {figures}")
+    assert figures["max_active"] <= WORKERS, server.report(str(figures))
+    assert figures["max_client_sockets"] <= WORKERS, server.report(str(figures))
+
+
 @pytest.mark.parametrize("conn_max_age", [0, 60])
 def test_thousands_of_jobs_never_hold_more_connections_than_workers(
     start: ServerFactory, postgres: Cluster, sampler: Sampler, conn_max_age: int
@@ -188,13 +201,7 @@ def test_thousands_of_jobs_never_hold_more_connections_than_workers(
     figures = sampler.figures()
     server.note("sampler", "figures", conn_max_age=conn_max_age, **figures)
     print(f"CONN_MAX_AGE={conn_max_age}: {figures}, {report['sessions']} sessions")
-    assert report["succeeded"] == JOBS, server.report(str(report))
-    assert report["failed"] == 0, server.report(str(report))
-    # The sampler saw the jobs' sessions: the bounds below are not vacuous.
-    assert figures["samples"] >= 10, server.report(f"too few samples: {figures}")
-    assert figures["max_pg_stat_activity"] >= 1, server.report(f"no session seen: {figures}")
-    assert figures["max_active"] <= WORKERS, server.report(str(figures))
-    assert figures["max_client_sockets"] <= WORKERS, server.report(str(figures))
+    check_all_ran_within_workers(server, report, figures)
     if conn_max_age:
         # No session ends while the jobs run: the server side counts exactly.
         assert figures["max_pg_stat_activity"] <= WORKERS, server.report(str(figures))
@@ -232,12 +239,7 @@ def test_async_jobs_under_uvicorn_never_hold_more_connections_than_the_cap(
         report = run_jobs(server, JOBS, asynchronous=True)
     figures = sampler.figures()
     server.note("sampler", "figures", **figures)
-    assert report["succeeded"] == JOBS, server.report(str(report))
-    assert report["failed"] == 0, server.report(str(report))
-    assert figures["samples"] >= 10, server.report(f"too few samples: {figures}")
-    assert figures["max_pg_stat_activity"] >= 1, server.report(f"no session seen: {figures}")
-    assert figures["max_active"] <= WORKERS, server.report(str(figures))
-    assert figures["max_client_sockets"] <= WORKERS, server.report(str(figures))
+    check_all_ran_within_workers(server, report, figures)
     assert report["sessions"] == JOBS, server.report(f"{report['sessions']} sessions")
     sampler.wait_for(0, server)
 
