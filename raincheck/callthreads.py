@@ -132,7 +132,7 @@ class CallThreads:
         seats = self._seats
         with self._lock:
             over = seats.taken > seats.limit
-            to_pool = not over and seats.pool_short and seats.taken - self._count < self._count
+            to_pool = not over and seats.pool_short and seats.pool_taken < self._count
             if over or to_pool:
                 self._count -= 1
                 seats.pool_short = seats.pool_short and not to_pool

@@ -90,17 +90,14 @@ class LoopCalls:
         if job_thread is not None and not calls.ended:
             return job_thread.submit(fn, *args)
         # From a task the job left running: its thread has gone back. One for
-        # this call alone, still within the cap.
+        # this call alone, still within the cap, closed at once: it goes back
+        # after the call, now if it has its thread, else once granted.
         alone = JobThread(self.threads)
         future = alone.submit(fn, *args)
-        future.add_done_callback(lambda _: self._give_back(alone))
-        return future
-
-    def _give_back(self, alone: JobThread) -> None:
         thread = alone.close()
         if thread is not None:
-            thread.submit(connections.close_all)  # before the next lessee's calls
-            self.threads.give_back(thread)
+            give_back_after_calls(self.threads, thread)
+        return future
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """What asgiref would call on an executor it made; each job's closes with it."""
@@ -161,8 +158,9 @@ class JobThread:
             # The job ended while it waited; what waited with it came from tasks
             # it left running. They run, then the thread goes back.
             if queued:
-                thread.submit(connections.close_all)
-            self.threads.give_back(thread)
+                give_back_after_calls(self.threads, thread)
+            else:
+                self.threads.give_back(thread)
 
     def close(self) -> CallThread | None:
         """The job has ended: its thread, if it had one, to close its connections
@@ -180,3 +178,12 @@ class JobThread:
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """What asgiref would call on an executor it made; this one closes with its job."""
+
+
+def give_back_after_calls(threads: CallThreads, thread: CallThread) -> None:
+    """Give ``thread`` back once the calls already put to it have run and it has
+    closed their connections. Given back from that thread, so that nobody waits
+    for it (leaving for the pool joins a thread: on the event loop, that would
+    block every job)."""
+    closed = thread.submit(connections.close_all)
+    closed.add_done_callback(lambda _: threads.give_back(thread))

@@ -61,7 +61,7 @@ class ProcessState:
                     run_job=run_on_worker,
                     on_worker_exit=worker_exit,
                     counters=self.counters,
-                    seats=self._seats(settings),
+                    seats=self._shared(settings)[0],
                 )
                 find_jobs_of_workers(self.pool.running)
             return self.pool
@@ -76,18 +76,17 @@ class ProcessState:
             return None
         with self.lock:
             if self.loop is None and not self.exiting:
-                self._seats(settings)
-                assert self.call_threads is not None  # made with the seats
-                calls = LoopCalls(self.call_threads)
+                calls = LoopCalls(self._shared(settings)[1])
                 self.loop = JobLoop(settings.async_concurrency, self.counters, calls)
             return self.loop
 
-    def _seats(self, settings: conf.Conf) -> Seats:
-        # Lock held. Made with the call threads that share them (raincheck.seats).
-        if self.seats is None:
+    def _shared(self, settings: conf.Conf) -> tuple[Seats, CallThreads]:
+        # Lock held. The seats, made with the call threads that share them with
+        # the pool (raincheck.seats).
+        if self.seats is None or self.call_threads is None:
             self.seats = Seats(settings.max_workers)
             self.call_threads = CallThreads(self.seats)
-        return self.seats
+        return self.seats, self.call_threads
 
     def forget(self, pool: Pool | None, loop: JobLoop | None) -> None:
         """After they have drained: the next hand-off makes new ones."""

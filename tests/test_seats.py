@@ -216,6 +216,14 @@ def leased(got: list[CallThread | None]) -> CallThread:
     return thread
 
 
+def jobs_asking(threads: CallThreads, count: int) -> list[list[CallThread | None]]:
+    """``count`` jobs ask for a thread, in order: what each was granted (empty while it waits)."""
+    grants: list[list[CallThread | None]] = [[] for _ in range(count)]
+    for got in grants:
+        threads.lease(got.append)
+    return grants
+
+
 def a_job_waiting() -> tuple[Seats, CallThreads, list[CallThread | None]]:
     """One seat, taken by the pool's thread; a job asks for a thread, and waits."""
     seats = Seats(1)
@@ -243,12 +251,7 @@ def test_a_call_thread_serves_one_job_then_the_next() -> None:
 def test_jobs_wait_for_a_thread_in_arrival_order() -> None:
     seats = Seats(1)
     threads = CallThreads(seats)
-    first: list[CallThread | None] = []
-    second: list[CallThread | None] = []
-    third: list[CallThread | None] = []
-    threads.lease(first.append)
-    threads.lease(second.append)
-    threads.lease(third.append)
+    first, second, third = jobs_asking(threads, 3)
     assert (len(first), second, third, seats.wanted()) == (1, [], [], True)
     threads.give_back(leased(first))
     assert (second, third) == (first, [])
@@ -317,10 +320,7 @@ def test_a_forced_seat_is_repaid_by_the_next_call_thread_given_back() -> None:
     to a waiting job, so that raincheck's threads are back within the limit."""
     seats = Seats(1)
     threads = CallThreads(seats)
-    first: list[CallThread | None] = []
-    second: list[CallThread | None] = []
-    threads.lease(first.append)
-    threads.lease(second.append)  # waits
+    first, second = jobs_asking(threads, 2)  # the second waits
     assert seats.take(pool=True, force=True)  # the pool's first thread
     assert seats.taken == 2
     threads.give_back(leased(first))
@@ -373,14 +373,7 @@ def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
 
     seats.on_freed_for_pool = pool_grows
     assert seats.take(pool=True)  # the pool's first thread
-    first: list[CallThread | None] = []
-    second: list[CallThread | None] = []
-    third: list[CallThread | None] = []
-    fourth: list[CallThread | None] = []
-    threads.lease(first.append)
-    threads.lease(second.append)
-    threads.lease(third.append)
-    threads.lease(fourth.append)  # no seat left: waits
+    first, second, third, fourth = jobs_asking(threads, 4)  # no seat left for the fourth
     seats.pool_short = True  # the pool found none either
     threads.give_back(leased(first))  # the pool has 1 thread, these 3: it goes
     assert (pool_started, fourth, seats.pool_short) == ([True], [], False)
