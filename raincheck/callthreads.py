@@ -125,13 +125,14 @@ class CallThreads:
 
     def give_back(self, thread: CallThread) -> None:
         """Its job has ended: the next waiting job gets it, or it idles. It leaves
-        instead when more seats are taken than there are (the pool's first thread
-        starts without a free one), or when the pool found no seat and has fewer
-        threads than these: its seat then goes to the pool (else waiting async
-        jobs would keep every seat)."""
+        instead when more seats are taken than there are (the pool's first
+        thread starts without a free one; raincheck-loop has just taken one),
+        or when the pool found no seat and has fewer threads than these: its
+        seat then goes to the pool (else waiting async jobs would keep every
+        seat)."""
         seats = self._seats
         with self._lock:
-            over = seats.taken > seats.limit
+            over = seats.over()
             to_pool = not over and seats.pool_short and seats.pool_taken < self._count
             if over or to_pool:
                 self._count -= 1

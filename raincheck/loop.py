@@ -19,16 +19,20 @@ from collections import deque
 
 from raincheck.jobcalls import LoopCalls
 from raincheck.jobs import Job, run_async
+from raincheck.seats import Seats
 from raincheck.stats import Counters
 
 
 class JobLoop:
     """The event loop thread, its tasks, and what the drain and ``stats()`` need of them."""
 
-    def __init__(self, limit: int, counters: Counters, calls: LoopCalls) -> None:
+    def __init__(
+        self, limit: int, counters: Counters, calls: LoopCalls, seats: Seats | None = None
+    ) -> None:
         self.counters = counters
         self._limit = limit
         self._calls = calls  # where the jobs' sync calls go
+        self._seats = seats  # the loop's thread holds one while it runs
         # Reentrant only so that a signal handler can tell that its thread holds it.
         self.lock = threading.RLock()
         self._idle = threading.Condition(self.lock)
@@ -104,10 +108,14 @@ class JobLoop:
         thread = threading.Thread(
             target=self._serve, args=(loop,), name="raincheck-loop", daemon=True
         )
+        if self._seats is not None:
+            self._seats.loop_started()
         try:
             thread.start()
         except RuntimeError:  # interpreter shutdown, or no thread to be had
             loop.close()
+            if self._seats is not None:
+                self._seats.loop_ended()
             return None
         self._loop = loop
         return loop
@@ -118,6 +126,8 @@ class JobLoop:
             loop.run_forever()
         finally:
             loop.close()
+            if self._seats is not None:
+                self._seats.loop_ended()
 
     def _stop(self) -> None:
         # Lock held.

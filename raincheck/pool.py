@@ -169,8 +169,7 @@ class Pool:
         return True
 
     def _work(self) -> None:
-        me = threading.get_ident()
-        worker = threading.current_thread()
+        me, worker = threading.get_ident(), threading.current_thread()
         with self._lock:
             taken = self._take(me, worker)
         while taken is not None:
@@ -211,8 +210,10 @@ class Pool:
     def _take(self, me: int, worker: threading.Thread) -> tuple[Job, deque[Job] | None] | None:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
         queue = self._queue
-        # Leave when the pool shrank (even under load) or is closed and empty.
-        if len(self._workers) > min(self._max_workers, max(self._budget.target, MIN_THREADS)):
+        # Leave when the pool shrank (even under load), when raincheck-loop has just
+        # taken a seat its threads held (raincheck.seats), or closed and empty.
+        shrank = len(self._workers) > min(self._max_workers, max(self._budget.target, MIN_THREADS))
+        if shrank or (self._seats is not None and self._seats.pool_over()):
             self._workers.discard(worker)
             return None
         # A worker never sleeps while another holds jobs it has not started:
@@ -275,8 +276,7 @@ class Pool:
                 self._wait_until(lambda: not self._live_threads, deadline)
                 return []
             never_started = self._backlog.discard()
-            # The steps under way count as they stand (raincheck.steps); their
-            # workers count nothing more.
+            # The steps under way count as they stand (raincheck.steps), no more.
             tally = tally_steps(self._outcomes, self._backlog.held, self.running)
             self._abandoned = True
             dropped = tally.dropped + len(never_started)

@@ -76,8 +76,9 @@ class ProcessState:
             return None
         with self.lock:
             if self.loop is None and not self.exiting:
-                calls = LoopCalls(self._shared(settings)[1])
-                self.loop = JobLoop(settings.async_concurrency, self.counters, calls)
+                seats, call_threads = self._shared(settings)
+                calls = LoopCalls(call_threads)
+                self.loop = JobLoop(settings.async_concurrency, self.counters, calls, seats)
             return self.loop
 
     def _shared(self, settings: conf.Conf) -> tuple[Seats, CallThreads]:

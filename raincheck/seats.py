@@ -1,6 +1,8 @@
 """Seats: how many threads raincheck runs for jobs at once, the pool's and async jobs' own.
 
-``RAINCHECK_MAX_WORKERS`` bounds them together. A pool thread takes a seat as it
+``RAINCHECK_MAX_WORKERS`` bounds them together. ``raincheck-loop``, where async
+jobs await, holds one seat from its start to its end (unless the limit is one:
+the others then still get that one). A pool thread takes a seat as it
 starts and gives it back as it ends (or, ending while an async job waits for a
 call thread, becomes that thread, seat and all); so does each thread that runs
 async jobs' ``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``).
@@ -31,8 +33,9 @@ class Seats:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.taken = 0
+        self.taken = 0  # by pool and call threads; raincheck-loop's is apart
         self.pool_taken = 0  # of which by the pool's threads
+        self._loops = 0  # raincheck-loop threads running (a drained one may still end)
         self._lock = threading.Lock()
         # Set by the call threads: whether an async job waits; a seat came free.
         self.wanted: Callable[[], bool] = lambda: False
@@ -56,8 +59,9 @@ class Seats:
         there is only one), so that its first thread never starts past the limit.
         """
         with self._lock:
-            kept = 0 if pool or self.pool_taken or self.limit == 1 else 1
-            if not (force or self.taken < self.limit - kept):
+            room = self.room()
+            kept = 0 if pool or self.pool_taken or room == 1 else 1
+            if not (force or self.taken < room - kept):
                 return False
             self.taken += 1
             self.pool_taken += pool
@@ -81,7 +85,30 @@ class Seats:
     def pool_thread_wanted(self) -> bool:
         """Whether an idle pool thread should leave now for a job waiting for a call
         thread: not the pool's last one, whose seat would stay the pool's."""
-        return self.wanted() and (self.pool_taken > 1 or self.limit == 1)
+        return self.wanted() and (self.pool_taken > 1 or self.room() == 1)
+
+    def room(self) -> int:
+        """The seats of pool and call threads: the limit less raincheck-loop's."""
+        return max(1, self.limit - self._loops)
+
+    def over(self) -> bool:
+        """More seats taken than there are (a forced one, or the loop just started)."""
+        return self.taken > self.room()
+
+    def pool_over(self) -> bool:
+        """Whether a pool thread should leave to end an excess (not the pool's last)."""
+        return self.pool_taken > 1 and self.taken > self.room()
+
+    def loop_started(self) -> None:
+        """raincheck-loop holds a seat: the first threads given back past the
+        limit leave (``over``), until pool and call threads fit in the rest."""
+        with self._lock:
+            self._loops += 1
+
+    def loop_ended(self) -> None:
+        with self._lock:
+            self._loops -= 1
+        self.on_freed()
 
     def set_limit(self, limit: int) -> None:
         """``RAINCHECK_MAX_WORKERS`` changed: a higher limit seats waiters at once."""

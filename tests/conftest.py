@@ -47,7 +47,9 @@ def _isolate_raincheck() -> Iterator[None]:
     # database connections) just after. Wait for them so that thread counts and
     # connections seen by the next test are its own.
     for thread in threading.enumerate():
-        if isinstance(thread, Worker) or thread.name.startswith("raincheck-sync-"):
+        if isinstance(thread, Worker) or thread.name.startswith(
+            ("raincheck-sync-", "raincheck-loop")
+        ):
             thread.join(timeout=5)
     _reset_state()
 
