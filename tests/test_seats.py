@@ -430,3 +430,20 @@ def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
         threads.give_back(leased(got))
     threads.stop_idle()
     assert seats.taken == 2  # the pool's
+
+
+def test_a_seat_kept_for_the_pool_goes_to_a_waiting_job_if_the_pool_has_no_use_for_it() -> None:
+    """By the time a call thread leaves for the pool, the pool may have run its jobs
+    already: the seat must not stay free while async jobs wait (they waited for good)."""
+    seats = Seats(4)
+    threads = CallThreads(seats)
+    seats.on_freed_for_pool = lambda: None  # its queue is empty by now: no thread
+    assert seats.take(pool=True)  # the pool's first thread
+    first, second, third, fourth = jobs_asking(threads, 4)  # no seat left for the fourth
+    seats.pool_short = True  # the pool found none either
+    threads.give_back(leased(first))  # the pool has 1 thread, these 3: it goes
+    assert fourth != []  # and its seat, unused, went to the waiting job
+    for got in (second, third, fourth):
+        threads.give_back(leased(got))
+    threads.stop_idle()
+    assert seats.taken == 1  # the pool's
