@@ -149,9 +149,9 @@ class CallThreads:
         seats.give_back(quietly=True)
         if to_pool:
             seats.on_freed_for_pool()
-        # Whatever seat is still free goes to a waiting job: the pool may have
-        # had no job left to start a thread for by now.
-        seats.on_freed()
+        # Whatever seat is still free goes to the loop or a waiting job: the pool
+        # may have had no job left to start a thread for by now.
+        seats.offer()
 
     def cancel(self, granted: Granted) -> bool:
         """Stop waiting; False if ``granted`` has been given a thread already."""

@@ -37,6 +37,7 @@ class JobLoop:
         self.lock = threading.RLock()
         self._idle = threading.Condition(self.lock)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None  # waiting for a seat
         # Written under the lock: by the loop's thread (tasks) and by put() (waiting).
         self._tasks: dict[asyncio.Task[bool | None], Job] = {}
         self._waiting: deque[Job] = deque()  # accepted, not started
@@ -57,6 +58,7 @@ class JobLoop:
             accepted, rest = jobs[: max(room, 0)], jobs[max(room, 0) :]
             if not accepted:
                 return rest
+            starting = self._loop is None
             loop = self._loop or self._start()
             if loop is None:
                 return jobs
@@ -64,6 +66,11 @@ class JobLoop:
             # With every place taken, the next job to end starts these.
             wake = not self._woken and len(self._tasks) < self._limit
             self._woken |= wake
+        if starting and self._seats is not None and self._seats.loop_waits:
+            # Outside the lock (they take the pool's and the call threads'):
+            # an idle thread, the pool's or a call thread, leaves for the loop.
+            self._seats.on_wanted()
+            self._seats.on_full()
         if wake:
             # Outside the lock: the wake-up writes to a socket, which lets the
             # loop's thread run, and its first step is to take the lock.
@@ -103,22 +110,45 @@ class JobLoop:
         return [*running, *never_started]
 
     def _start(self) -> asyncio.AbstractEventLoop | None:
-        # Lock held.
+        """The loop, its thread started now or once a seat is free (lock held)."""
         loop = asyncio.new_event_loop()
         thread = threading.Thread(
             target=self._serve, args=(loop,), name="raincheck-loop", daemon=True
         )
-        if self._seats is not None:
-            self._seats.loop_started()
-        try:
-            thread.start()
-        except RuntimeError:  # interpreter shutdown, or no thread to be had
+        seats = self._seats
+        if seats is not None and not seats.take_for_loop():
+            # Jobs queue on the loop until then; call_soon_threadsafe works
+            # on a loop that does not run yet.
+            self._loop, self._thread = loop, thread
+            seats.on_loop_seat = self._seat_came
+            return loop
+        if not self._start_thread(thread):
             loop.close()
-            if self._seats is not None:
-                self._seats.loop_ended()
             return None
         self._loop = loop
         return loop
+
+    def _seat_came(self) -> None:
+        """A seat was taken for the waiting loop: its thread starts, unless the
+        drain has closed it meanwhile (its jobs were counted and named)."""
+        with self.lock:
+            thread, self._thread = self._thread, None
+            if thread is not None and not self._closed:
+                self._start_thread(thread)
+            elif self._seats is not None:
+                self._seats.loop_ended()
+
+    def _start_thread(self, thread: threading.Thread) -> bool:
+        # Lock held, a seat taken. False, the seat given back: no thread to be
+        # had (at interpreter exit Python starts none); jobs accepted by then
+        # wait for the drain, which counts and names them.
+        try:
+            thread.start()
+        except RuntimeError:
+            if self._seats is not None:
+                self._seats.loop_ended()
+            return False
+        return True
 
     def _serve(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
@@ -130,7 +160,11 @@ class JobLoop:
                 self._seats.loop_ended()
 
     def _stop(self) -> None:
-        # Lock held.
+        # Lock held. A thread still waiting for its seat waits no more.
+        if self._thread is not None and self._seats is not None:
+            self._thread, self._seats.loop_waits = None, False
+            if self._loop is not None:
+                self._loop.close()  # it never ran
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
 

@@ -2,7 +2,9 @@
 
 ``RAINCHECK_MAX_WORKERS`` bounds them together. ``raincheck-loop``, where async
 jobs await, holds one seat from its start to its end (unless the limit is one:
-the others then still get that one). A pool thread takes a seat as it
+the others then still get that one). With none free when the first async job
+comes, the loop waits for one: an idle thread leaves for it at once, else the
+next pool thread to finish a job (not the pool's last). A pool thread takes a seat as it
 starts and gives it back as it ends (or, ending while an async job waits for a
 call thread, becomes that thread, seat and all); so does each thread that runs
 async jobs' ``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``).
@@ -51,6 +53,9 @@ class Seats:
         self.serve_instead: Callable[[], bool] = lambda: False
         # The pool wanted a thread and found no seat (cleared as one is kept for it).
         self.pool_short = False
+        # raincheck-loop waits for a seat; set by the loop: one was taken for it.
+        self.loop_waits = False
+        self.on_loop_seat: Callable[[], None] = _nothing
 
     def take(self, *, pool: bool = False, force: bool = False) -> bool:
         """A seat if one is free (``force``: past the limit); never waits.
@@ -73,44 +78,58 @@ class Seats:
             self.taken -= 1
             self.pool_taken -= pool
         if not quietly:
-            self.on_freed()
+            self.offer()
+
+    def offer(self) -> None:
+        """Seats may be free: raincheck-loop first, if it waits, then waiting jobs."""
+        if self.loop_waits and self.take_for_loop():
+            self.on_loop_seat()
+        self.on_freed()
 
     def leave(self) -> None:
         """A pool thread ends: if a job waits for a call thread and may have its
         seat, the thread serves it instead (no new thread starts while it ends)."""
         self.give_back(pool=True, quietly=True)
-        if not self.serve_instead():  # which takes the seat back for a call thread
-            self.on_freed()
+        # serve_instead takes the seat back for a call thread.
+        if self.loop_waits or not self.serve_instead():
+            self.offer()
 
     def pool_thread_wanted(self) -> bool:
         """Whether an idle pool thread should leave now for a job waiting for a call
         thread: not the pool's last one, whose seat would stay the pool's."""
-        return self.wanted() and (self.pool_taken > 1 or self.room() == 1)
+        wanted = self.wanted() or self.loop_waits
+        return wanted and (self.pool_taken > 1 or self.room() == 1)
 
     def room(self) -> int:
         """The seats of pool and call threads: the limit less raincheck-loop's."""
         return max(1, self.limit - self._loops)
 
     def over(self) -> bool:
-        """More seats taken than there are (a forced one, or the loop just started)."""
-        return self.taken > self.room()
+        """More seats taken than there are (a forced one), or the loop waits for one."""
+        return self.taken > self.room() or self.loop_waits
 
     def pool_over(self) -> bool:
         """Whether a pool thread should leave to end an excess (not the pool's last)."""
-        return self.pool_taken > 1 and self.taken > self.room()
+        return self.pool_taken > 1 and self.over()
 
-    def loop_started(self) -> None:
-        """raincheck-loop holds a seat: the first threads given back past the
-        limit leave (``over``), until pool and call threads fit in the rest."""
+    def take_for_loop(self) -> bool:
+        """A seat for raincheck-loop, if pool and call threads fit in the rest;
+        else it waits for one (``loop_waits``), which ``offer`` takes for it."""
         with self._lock:
+            if self.taken > max(1, self.limit - self._loops - 1):
+                self.loop_waits = True
+                return False
             self._loops += 1
+            self.loop_waits = False
+            return True
 
     def loop_ended(self) -> None:
+        """raincheck-loop's thread has ended (or could not start): its seat is free."""
         with self._lock:
             self._loops -= 1
-        self.on_freed()
+        self.offer()
 
     def set_limit(self, limit: int) -> None:
         """``RAINCHECK_MAX_WORKERS`` changed: a higher limit seats waiters at once."""
         self.limit = limit
-        self.on_freed()
+        self.offer()

@@ -9,6 +9,7 @@ from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 import raincheck
+from raincheck import process
 from raincheck import raincheck as decorate
 from raincheck.callthreads import CallThread, CallThreads
 from raincheck.seats import Seats
@@ -112,18 +113,19 @@ def test_raincheck_loop_holds_a_seat_of_the_cap() -> None:
 
 
 @override_settings(RAINCHECK_MAX_WORKERS=2)
-def test_a_pool_thread_leaves_when_raincheck_loop_takes_its_seat() -> None:
-    """The loop starting with every seat taken is one thread past the cap, until the
-    first pool thread to finish its job leaves."""
+def test_raincheck_loop_waits_for_a_seat_a_pool_thread_gives_up() -> None:
+    """With every seat taken, the loop starts once the first pool thread to finish
+    its job leaves for it, not one thread past the cap."""
     gates = [Gate(), Gate()]
     for gate in gates:
         jobs.held.schedule(gate, "held")
     assert all(gate.started.wait(HOLD_LIMIT) for gate in gates)
     loop_ran = threading.Event()
     sets.schedule(loop_ran)
+    assert "raincheck-loop" not in [t.name for t in threading.enumerate()]
+    gates[0].release.set()
     assert loop_ran.wait(HOLD_LIMIT)
-    for gate in gates:
-        gate.release.set()
+    gates[1].release.set()
     wait_idle(HOLD_LIMIT)
     reset()
     for _ in range(10):
@@ -131,6 +133,29 @@ def test_a_pool_thread_leaves_when_raincheck_loop_takes_its_seat() -> None:
     wait_idle(HOLD_LIMIT)
     assert raincheck.stats().succeeded == 13
     assert seen["threads"] == 2
+
+
+@override_settings(RAINCHECK_MAX_WORKERS=2)
+def test_a_loop_still_waiting_for_a_seat_at_the_drain_deadline_drops_its_jobs() -> None:
+    """Counted and named like any job the drain could not run; the seat is not
+    kept waiting for a loop that is gone, and the next loop starts as usual."""
+    gates = [Gate(), Gate()]
+    for gate in gates:
+        jobs.held.schedule(gate, "held")
+    assert all(gate.started.wait(HOLD_LIMIT) for gate in gates)
+    never_ran = threading.Event()
+    sets.schedule(never_ran)
+    raincheck.shutdown(timeout=0.1)
+    assert raincheck.stats().dropped == 3  # the two held jobs and the waiting one
+    seats = process.current().seats
+    assert seats is not None
+    assert not seats.over()  # the pool's threads would leave after each job
+    for gate in gates:
+        gate.release.set()
+    ran = threading.Event()
+    sets.schedule(ran)
+    assert ran.wait(HOLD_LIMIT)
+    assert not never_ran.is_set()
 
 
 both_calling = threading.Barrier(2, timeout=HOLD_LIMIT)
@@ -447,3 +472,21 @@ def test_a_seat_kept_for_the_pool_goes_to_a_waiting_job_if_the_pool_has_no_use_f
         threads.give_back(leased(got))
     threads.stop_idle()
     assert seats.taken == 1  # the pool's
+
+
+def test_the_loop_waits_for_a_seat_and_gets_the_next_one_freed() -> None:
+    seats = Seats(3)
+    started: list[bool] = []
+    seats.on_loop_seat = lambda: started.append(True)
+    assert seats.take(pool=True)
+    assert seats.take(pool=True)
+    assert seats.take_for_loop()  # one seat left: the loop's
+    seats.loop_ended()
+    assert seats.take(pool=True)  # every seat the pool's
+    assert not seats.take_for_loop()
+    assert seats.loop_waits
+    assert seats.pool_over()  # the pool's threads past its last leave
+    seats.leave()  # one does
+    assert started == [True]
+    assert not seats.loop_waits
+    assert (seats.taken, seats.room()) == (2, 2)
