@@ -128,15 +128,23 @@ class JobLoop:
         self._loop = loop
         return loop
 
-    def _seat_came(self) -> None:
-        """A seat was taken for the waiting loop: its thread starts, unless the
+    def _seat_came(self, here: bool) -> None:
+        """A seat was taken for the waiting loop: its thread starts (``here``: the
+        calling thread serves as that thread, until the loop stops), unless the
         drain has closed it meanwhile (its jobs were counted and named)."""
         with self.lock:
             thread, self._thread = self._thread, None
-            if thread is not None and not self._closed:
+            serve = thread is not None and not self._closed
+            if serve and not here:
+                assert thread is not None
                 self._start_thread(thread)
-            elif self._seats is not None:
+        if not serve:
+            if self._seats is not None:
                 self._seats.loop_ended()
+        elif here:
+            assert self._loop is not None
+            threading.current_thread().name = "raincheck-loop"
+            self._serve(self._loop)
 
     def _start_thread(self, thread: threading.Thread) -> bool:
         # Lock held, a seat taken. False, the seat given back: no thread to be

@@ -4,7 +4,8 @@
 jobs await, holds one seat from its start to its end (unless the limit is one:
 the others then still get that one). With none free when the first async job
 comes, the loop waits for one: an idle thread leaves for it at once, else the
-next pool thread to finish a job (not the pool's last). A pool thread takes a seat as it
+next pool thread to finish a job (not the pool's last), which becomes the
+loop's thread. A pool thread takes a seat as it
 starts and gives it back as it ends (or, ending while an async job waits for a
 call thread, becomes that thread, seat and all); so does each thread that runs
 async jobs' ``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``).
@@ -55,7 +56,8 @@ class Seats:
         self.pool_short = False
         # raincheck-loop waits for a seat; set by the loop: one was taken for it.
         self.loop_waits = False
-        self.on_loop_seat: Callable[[], None] = _nothing
+        # (here: the calling thread, a pool thread ending, runs the loop itself.)
+        self.on_loop_seat: Callable[[bool], None] = lambda here: None
 
     def take(self, *, pool: bool = False, force: bool = False) -> bool:
         """A seat if one is free (``force``: past the limit); never waits.
@@ -83,15 +85,18 @@ class Seats:
     def offer(self) -> None:
         """Seats may be free: raincheck-loop first, if it waits, then waiting jobs."""
         if self.loop_waits and self.take_for_loop():
-            self.on_loop_seat()
+            self.on_loop_seat(False)
         self.on_freed()
 
     def leave(self) -> None:
         """A pool thread ends: if a job waits for a call thread and may have its
         seat, the thread serves it instead (no new thread starts while it ends)."""
         self.give_back(pool=True, quietly=True)
-        # serve_instead takes the seat back for a call thread.
-        if self.loop_waits or not self.serve_instead():
+        if self.loop_waits and self.take_for_loop():
+            # It becomes the loop's thread: one starting now, from here, would
+            # run beside this one, past the limit, until this one has ended.
+            self.on_loop_seat(True)
+        elif not self.serve_instead():  # which takes the seat back for a call thread
             self.offer()
 
     def pool_thread_wanted(self) -> bool:

@@ -477,7 +477,7 @@ def test_a_seat_kept_for_the_pool_goes_to_a_waiting_job_if_the_pool_has_no_use_f
 def test_the_loop_waits_for_a_seat_and_gets_the_next_one_freed() -> None:
     seats = Seats(3)
     started: list[bool] = []
-    seats.on_loop_seat = lambda: started.append(True)
+    seats.on_loop_seat = started.append  # here: whether the thread giving it runs the loop
     assert seats.take(pool=True)
     assert seats.take(pool=True)
     assert seats.take_for_loop()  # one seat left: the loop's
@@ -486,7 +486,7 @@ def test_the_loop_waits_for_a_seat_and_gets_the_next_one_freed() -> None:
     assert not seats.take_for_loop()
     assert seats.loop_waits
     assert seats.pool_over()  # the pool's threads past its last leave
-    seats.leave()  # one does
+    seats.leave()  # one does, and runs the loop itself: none starts beside it
     assert started == [True]
     assert not seats.loop_waits
     assert (seats.taken, seats.room()) == (2, 2)
