@@ -210,8 +210,8 @@ class Pool:
     def _take(self, me: int, worker: threading.Thread) -> tuple[Job, deque[Job] | None] | None:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
         queue = self._queue
-        # Leave when the pool shrank (even under load), when raincheck-loop has just
-        # taken a seat its threads held (raincheck.seats), or closed and empty.
+        # Leave when the pool shrank (even under load), when raincheck-loop waits for
+        # a seat its threads hold (raincheck.seats), or closed and empty.
         shrank = len(self._workers) > min(self._max_workers, max(self._budget.target, MIN_THREADS))
         if shrank or (self._seats is not None and self._seats.pool_over()):
             self._workers.discard(worker)

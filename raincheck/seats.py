@@ -89,8 +89,9 @@ class Seats:
         self.on_freed()
 
     def leave(self) -> None:
-        """A pool thread ends: if a job waits for a call thread and may have its
-        seat, the thread serves it instead (no new thread starts while it ends)."""
+        """A pool thread ends: if raincheck-loop waits for a seat, the thread runs
+        the loop instead; if a job waits for a call thread and may have its seat,
+        it serves that job (either way, no new thread starts while it ends)."""
         self.give_back(pool=True, quietly=True)
         if self.loop_waits and self.take_for_loop():
             # It becomes the loop's thread: one starting now, from here, would
