@@ -99,27 +99,38 @@ async def sets(event: threading.Event) -> None:
     event.set()
 
 
+def threads_for_ten_sync_jobs() -> int:
+    """The most of raincheck's threads (raincheck-loop's included) seen by 10 sync jobs."""
+    reset()
+    for _ in range(10):
+        a_sync_job.schedule()
+    wait_idle(HOLD_LIMIT)
+    return seen["threads"]
+
+
+def two_held_jobs() -> list[Gate]:
+    """Two sync jobs running until their gates are released: a cap of 2, all taken."""
+    gates = [Gate(), Gate()]
+    for gate in gates:
+        jobs.held.schedule(gate, "held")
+    assert all(gate.started.wait(HOLD_LIMIT) for gate in gates)
+    return gates
+
+
 @override_settings(RAINCHECK_MAX_WORKERS=2)
 def test_raincheck_loop_holds_a_seat_of_the_cap() -> None:
     """Once async jobs have started raincheck-loop, sync jobs get one pool thread of two."""
     jobs.remember_async.schedule("the loop starts")
     wait_idle(HOLD_LIMIT)
-    reset()
-    for _ in range(10):
-        a_sync_job.schedule()
-    wait_idle(HOLD_LIMIT)
+    assert threads_for_ten_sync_jobs() == 2
     assert raincheck.stats().succeeded == 11
-    assert seen["threads"] == 2
 
 
 @override_settings(RAINCHECK_MAX_WORKERS=2)
 def test_raincheck_loop_waits_for_a_seat_a_pool_thread_gives_up() -> None:
     """With every seat taken, the loop starts once the first pool thread to finish
     its job leaves for it, not one thread past the cap."""
-    gates = [Gate(), Gate()]
-    for gate in gates:
-        jobs.held.schedule(gate, "held")
-    assert all(gate.started.wait(HOLD_LIMIT) for gate in gates)
+    gates = two_held_jobs()
     loop_ran = threading.Event()
     sets.schedule(loop_ran)
     assert "raincheck-loop" not in [t.name for t in threading.enumerate()]
@@ -127,22 +138,15 @@ def test_raincheck_loop_waits_for_a_seat_a_pool_thread_gives_up() -> None:
     assert loop_ran.wait(HOLD_LIMIT)
     gates[1].release.set()
     wait_idle(HOLD_LIMIT)
-    reset()
-    for _ in range(10):
-        a_sync_job.schedule()
-    wait_idle(HOLD_LIMIT)
+    assert threads_for_ten_sync_jobs() == 2
     assert raincheck.stats().succeeded == 13
-    assert seen["threads"] == 2
 
 
 @override_settings(RAINCHECK_MAX_WORKERS=2)
 def test_a_loop_still_waiting_for_a_seat_at_the_drain_deadline_drops_its_jobs() -> None:
     """Counted and named like any job the drain could not run; the seat is not
     kept waiting for a loop that is gone, and the next loop starts as usual."""
-    gates = [Gate(), Gate()]
-    for gate in gates:
-        jobs.held.schedule(gate, "held")
-    assert all(gate.started.wait(HOLD_LIMIT) for gate in gates)
+    gates = two_held_jobs()
     never_ran = threading.Event()
     sets.schedule(never_ran)
     raincheck.shutdown(timeout=0.1)
