@@ -80,9 +80,11 @@ class CallThread:
                 call = self._calls.get(timeout=KEEP_ALIVE)
             except Empty:
                 if self._owner.retire(self):
+                    self._owner._seats.ending()
                     return
                 continue
             if call is None:
+                self._owner._seats.ending()
                 return
             future, fn, args = call
             if not future.set_running_or_notify_cancel():

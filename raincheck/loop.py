@@ -166,6 +166,7 @@ class JobLoop:
             loop.close()
             if self._seats is not None:
                 self._seats.loop_ended()
+                self._seats.ending()
 
     def _stop(self) -> None:
         # Lock held. A thread still waiting for its seat waits no more.

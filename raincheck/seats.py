@@ -26,6 +26,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+# Seconds a thread about to start waits for one that gave a seat back to end:
+# a moment (its last steps), bounded in case it is held up.
+ENDING_WAIT = 0.1
+
 
 def _nothing() -> None:
     pass
@@ -40,6 +44,7 @@ class Seats:
         self.pool_taken = 0  # of which by the pool's threads
         self._loops = 0  # raincheck-loop threads running (a drained one may still end)
         self._lock = threading.Lock()
+        self._ending: list[threading.Thread] = []  # gave a seat back, not yet gone
         # Set by the call threads: whether an async job waits; a seat came free.
         self.wanted: Callable[[], bool] = lambda: False
         self.on_freed: Callable[[], None] = _nothing
@@ -72,7 +77,26 @@ class Seats:
                 return False
             self.taken += 1
             self.pool_taken += pool
-            return True
+        if self._ending:
+            self._let_ending_end()
+        return True
+
+    def ending(self) -> None:
+        """The calling thread has given its seat back and now ends: the thread
+        that takes a seat next waits for it to be gone (its last steps), so
+        that the two never run at once, one past the limit."""
+        me = threading.current_thread()
+        with self._lock:
+            self._ending = [thread for thread in self._ending if thread.is_alive()]
+            self._ending.append(me)
+
+    def _let_ending_end(self) -> None:
+        with self._lock:
+            ending, self._ending = self._ending, []
+        me = threading.current_thread()
+        for thread in ending:
+            if thread is not me:
+                thread.join(ENDING_WAIT)
 
     def give_back(self, *, pool: bool = False, quietly: bool = False) -> None:
         """A seat is free again; ``quietly``: without offering it (its taker failed)."""
@@ -99,6 +123,7 @@ class Seats:
             self.on_loop_seat(True)
         elif not self.serve_instead():  # which takes the seat back for a call thread
             self.offer()
+        self.ending()
 
     def pool_thread_wanted(self) -> bool:
         """Whether an idle pool thread should leave now for a job waiting for a call
@@ -127,7 +152,9 @@ class Seats:
                 return False
             self._loops += 1
             self.loop_waits = False
-            return True
+        if self._ending:
+            self._let_ending_end()
+        return True
 
     def loop_ended(self) -> None:
         """raincheck-loop's thread has ended (or could not start): its seat is free."""

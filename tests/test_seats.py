@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
 import raincheck
 from raincheck import process
 from raincheck import raincheck as decorate
+from raincheck import seats as seats_module
 from raincheck.callthreads import CallThread, CallThreads
 from raincheck.seats import Seats
 from raincheck.testing import wait_idle
@@ -494,3 +496,26 @@ def test_the_loop_waits_for_a_seat_and_gets_the_next_one_freed() -> None:
     assert started == [True]
     assert not seats.loop_waits
     assert (seats.taken, seats.room()) == (2, 2)
+
+
+def test_a_seat_given_back_by_an_ending_thread_is_taken_once_that_thread_is_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thread gives its seat back in its last steps: the next thread to start for
+    that seat would run beside it, one past the limit, if its taker did not wait."""
+    monkeypatch.setattr(seats_module, "ENDING_WAIT", HOLD_LIMIT)
+    seats = Seats(1)
+    gave_back = threading.Event()
+
+    def last_steps() -> None:
+        assert seats.take()
+        seats.give_back()
+        seats.ending()
+        gave_back.set()
+        threading.Event().wait(0.05)  # what is left of it: closing, logging
+
+    ending = threading.Thread(target=last_steps)
+    ending.start()
+    assert gave_back.wait(HOLD_LIMIT)
+    assert seats.take()
+    assert not ending.is_alive()
