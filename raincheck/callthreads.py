@@ -49,6 +49,7 @@ class CallThread:
             else threading.Thread(target=self._serve, name=name, daemon=True)
         )
         self._name = name
+        self._gives_seat = False  # as it ends (Seats.leave): it left on its own
 
     def start(self) -> None:
         self._thread.start()
@@ -66,12 +67,17 @@ class CallThread:
     def put(self, call: Call) -> None:
         self._calls.put(call)
 
-    def stop(self, *, wait: bool = False) -> None:
-        """Leave after the calls already put; ``wait``: until gone (an idle thread, at once)."""
+    def is_current(self) -> bool:
+        return threading.current_thread() is self._thread
+
+    def stop(self, *, wait: bool = False, gives_seat: bool = False) -> None:
+        """Leave after the calls already put; ``wait``: until gone (an idle thread,
+        at once); ``gives_seat``: it gives its seat back itself as it ends."""
+        self._gives_seat = gives_seat
         self._calls.put(None)
         # Given back by its own last call (a task a job left running: its call's
         # future ends there), it cannot wait for itself: it leaves right after.
-        if wait and threading.current_thread() is not self._thread:
+        if wait and not self.is_current():
             self._thread.join()
 
     def _serve(self) -> None:
@@ -80,12 +86,11 @@ class CallThread:
                 call = self._calls.get(timeout=KEEP_ALIVE)
             except Empty:
                 if self._owner.retire(self):
-                    self._owner._seats.ending()
-                    return
+                    self._gives_seat = True
+                    break
                 continue
             if call is None:
-                self._owner._seats.ending()
-                return
+                break
             future, fn, args = call
             if not future.set_running_or_notify_cancel():
                 continue
@@ -95,6 +100,13 @@ class CallThread:
                 future.set_exception(exc)
             else:
                 future.set_result(result)
+        # A seat it gives back itself, it gives from here, its last steps: to what
+        # waits for one, which this thread then serves, rather than starting a
+        # thread that would run beside this one until it had ended.
+        if self._gives_seat:
+            self._owner._seats.leave()
+        else:  # its stopper gives it back once it is gone
+            self._owner._seats.ending()
 
 
 class CallThreads:
@@ -133,9 +145,13 @@ class CallThreads:
         seat then goes to the pool (else waiting async jobs would keep every
         seat)."""
         seats = self._seats
+        # Given back by its own last call (a task a job left running), it cannot
+        # wait for itself to end: it leaves only if it must, and then gives its
+        # seat back as it ends; the pool gets the next one given back.
+        mine = thread.is_current()
         with self._lock:
             over = seats.over()
-            to_pool = not over and seats.pool_short and seats.pool_taken < self._count
+            to_pool = not (over or mine) and seats.pool_short and seats.pool_taken < self._count
             if over or to_pool:
                 self._count -= 1
                 seats.pool_short = seats.pool_short and not to_pool
@@ -146,6 +162,9 @@ class CallThreads:
                 return
         if not (over or to_pool):
             granted(thread)
+            return
+        if mine:
+            thread.stop(gives_seat=True)
             return
         thread.stop(wait=True)  # gone before its seat is taken again
         seats.give_back(quietly=True)
@@ -165,13 +184,13 @@ class CallThreads:
             return True
 
     def retire(self, thread: CallThread) -> bool:
-        """An idle thread's keep-alive ran out: whether it may leave (it gives its seat)."""
+        """An idle thread's keep-alive ran out: whether it may leave (it gives its
+        seat back as it ends)."""
         with self._lock:
             if thread not in self._idle:
                 return False  # leased meanwhile: a call is on its way
             self._idle.remove(thread)
             self._count -= 1
-        self._seats.give_back()
         return True
 
     def stop_idle(self) -> None:
@@ -184,13 +203,15 @@ class CallThreads:
             thread.stop(wait=True)
             self._seats.give_back()
 
-    def _take_over(self) -> bool:
-        """A pool thread is leaving, its seat given back: if a job waits for a thread
-        and may take that seat, this one serves it until it leaves in turn.
-        Starting a new thread instead would have two alive for one seat while
-        the first one ends. False: no job waits, or none may take the seat."""
+    def _take_over(self, pool: bool) -> bool:
+        """A thread, the pool's (``pool``) or a call thread, is leaving with its seat:
+        if a job waits for a thread and may have that seat, this one serves it until
+        it leaves in turn; else the seat is given back. Either under this lock, so
+        that the seat is never free for another thread to start while this one
+        ends, and a job that comes to wait meanwhile finds it free."""
         with self._lock:
-            if not self._waiting or not self._seats.take():
+            if not (self._waiting and self._seats.pass_on(pool=pool)):
+                self._seats.give_back(pool=pool, quietly=True)
                 return False
             granted = self._waiting.popleft()
             thread = CallThread(self, here=True)

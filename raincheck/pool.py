@@ -195,7 +195,7 @@ class Pool:
             self._live_threads -= 1
             self._is_idle.notify_all()
         if self._seats is not None:
-            self._seats.leave()  # to a job waiting for a call thread, if one waits
+            self._seats.leave(pool=True)  # to a job waiting for a call thread, if one waits
 
     def _grow(self) -> None:  # a seat was kept for it: a thread for the jobs waiting
         with self._lock:

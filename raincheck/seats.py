@@ -6,9 +6,11 @@ the others then still get that one). With none free when the first async job
 comes, the loop waits for one: an idle thread leaves for it at once, else the
 next pool thread to finish a job (not the pool's last), which becomes the
 loop's thread. A pool thread takes a seat as it
-starts and gives it back as it ends (or, ending while an async job waits for a
-call thread, becomes that thread, seat and all); so does each thread that runs
-async jobs' ``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``).
+starts and gives it back as it ends; so does each thread that runs async jobs'
+``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``). A thread
+that leaves on its own passes its seat on (``leave``): to the waiting loop or
+job, which it then serves itself, seat and all; a thread started for a seat
+while its giver still ran would be one past the limit.
 Without the shared bound, a hundred async jobs each making one ORM call would start a
 hundred threads besides the pool's.
 
@@ -54,9 +56,10 @@ class Seats:
         # kept for it (start a thread if jobs wait).
         self.on_wanted: Callable[[], None] = _nothing
         self.on_freed_for_pool: Callable[[], None] = _nothing
-        # Set by the call threads: a pool thread ending serves a waiting job
-        # instead (True: it has, and left in turn).
-        self.serve_instead: Callable[[], bool] = lambda: False
+        # Set by the call threads: a thread ending with its seat (the pool's: True)
+        # serves a waiting job instead (True: it has, and left in turn), else
+        # gives the seat back.
+        self.serve_instead: Callable[[bool], bool] = self._serve_none
         # The pool wanted a thread and found no seat (cleared as one is kept for it).
         self.pool_short = False
         # raincheck-loop waits for a seat; set by the loop: one was taken for it.
@@ -71,15 +74,33 @@ class Seats:
         there is only one), so that its first thread never starts past the limit.
         """
         with self._lock:
-            room = self.room()
-            kept = 0 if pool or self.pool_taken or room == 1 else 1
-            if not (force or self.taken < room - kept):
+            if not (force or self._fits(self.taken, self.pool_taken, pool=pool)):
                 return False
             self.taken += 1
             self.pool_taken += pool
         if self._ending:
             self._let_ending_end()
         return True
+
+    def _fits(self, taken: int, pool_taken: int, *, pool: bool) -> bool:
+        # Lock held: whether one more seat fits beside ``taken`` (``pool``: for the pool).
+        room = self.room()
+        kept = 0 if pool or pool_taken or room == 1 else 1
+        return taken < room - kept
+
+    def pass_on(self, *, pool: bool) -> bool:
+        """A thread ending (the pool's: ``pool``) keeps its seat as a call thread,
+        if one could take it once given back; False: it has not."""
+        with self._lock:
+            pool_taken = self.pool_taken - pool
+            if not self._fits(self.taken - 1, pool_taken, pool=False):
+                return False
+            self.pool_taken = pool_taken
+        return True
+
+    def _serve_none(self, pool: bool) -> bool:
+        self.give_back(pool=pool, quietly=True)
+        return False
 
     def ending(self) -> None:
         """The calling thread has given its seat back and now ends: the thread
@@ -112,18 +133,27 @@ class Seats:
             self.on_loop_seat(False)
         self.on_freed()
 
-    def leave(self) -> None:
-        """A pool thread ends: if raincheck-loop waits for a seat, the thread runs
-        the loop instead; if a job waits for a call thread and may have its seat,
-        it serves that job (either way, no new thread starts while it ends)."""
-        self.give_back(pool=True, quietly=True)
-        if self.loop_waits and self.take_for_loop():
-            # It becomes the loop's thread: one starting now, from here, would
-            # run beside this one, past the limit, until this one has ended.
+    def leave(self, *, pool: bool = False) -> None:
+        """The calling thread, the pool's or a call thread, ends with its seat: if
+        raincheck-loop waits for one, the thread runs the loop instead; if a job
+        waits for a call thread and may have it, it serves that job; else it gives
+        the seat back. The seat passes on, never free meanwhile: a thread started
+        for it would run beside this one, past the limit, until this one ended."""
+        if self.loop_waits and self._pass_to_loop(pool):
             self.on_loop_seat(True)
-        elif not self.serve_instead():  # which takes the seat back for a call thread
+        elif not self.serve_instead(pool):
             self.offer()
         self.ending()
+
+    def _pass_to_loop(self, pool: bool) -> bool:
+        with self._lock:
+            taken = self.taken - 1
+            if not self.loop_waits or taken > max(1, self.limit - self._loops - 1):
+                return False
+            self.taken, self.pool_taken = taken, self.pool_taken - pool
+            self._loops += 1
+            self.loop_waits = False
+        return True
 
     def pool_thread_wanted(self) -> bool:
         """Whether an idle pool thread should leave now for a job waiting for a call

@@ -418,7 +418,7 @@ def test_a_pool_thread_ending_while_a_job_waits_becomes_its_call_thread() -> Non
     got: list[CallThread | None] = []
     threads.lease(got.append)  # waits
     names: list[str] = []
-    ending = threading.Thread(target=seats.leave, name="raincheck-pool-ending")
+    ending = threading.Thread(target=lambda: seats.leave(pool=True), name="raincheck-pool-ending")
     ending.start()
     call = leased(got).submit(lambda: names.append(threading.current_thread().name))
     call.result(timeout=HOLD_LIMIT)
@@ -492,7 +492,7 @@ def test_the_loop_waits_for_a_seat_and_gets_the_next_one_freed() -> None:
     assert not seats.take_for_loop()
     assert seats.loop_waits
     assert seats.pool_over()  # the pool's threads past its last leave
-    seats.leave()  # one does, and runs the loop itself: none starts beside it
+    seats.leave(pool=True)  # one does, and runs the loop itself: none starts beside it
     assert started == [True]
     assert not seats.loop_waits
     assert (seats.taken, seats.room()) == (2, 2)
@@ -519,3 +519,70 @@ def test_a_seat_given_back_by_an_ending_thread_is_taken_once_that_thread_is_gone
     assert gave_back.wait(HOLD_LIMIT)
     assert seats.take()
     assert not ending.is_alive()
+
+
+def test_a_call_thread_leaving_from_its_own_last_call_hands_its_seat_over_as_it_ends() -> None:
+    """Given back by a call of its own (a task a job left running) while raincheck-loop
+    waits for a seat, the thread must leave, and cannot wait for itself to be gone:
+    it runs the loop itself, rather than start the loop's thread beside it."""
+    seats = Seats(2)
+    threads = CallThreads(seats)
+    assert seats.take(pool=True)  # the pool's thread
+    got: list[CallThread | None] = []
+    threads.lease(got.append)
+    thread = leased(got)
+    assert not seats.take_for_loop()  # every seat taken: the loop waits
+    came: list[tuple[bool, threading.Thread]] = []
+    seats.on_loop_seat = lambda here: came.append((here, threading.current_thread()))
+    names: list[str] = []
+    thread.submit(lambda: names.append(threading.current_thread().name)).result(HOLD_LIMIT)
+    thread.submit(threads.give_back, thread).result(timeout=HOLD_LIMIT)
+    for left in threading.enumerate():
+        if left.name == names[0]:
+            left.join(HOLD_LIMIT)
+    assert [(here, where.name) for here, where in came] == [(True, names[0])]
+    assert (seats.taken, seats.loop_waits) == (1, False)  # the pool's; the loop has its own
+
+
+def test_a_call_thread_given_back_by_its_own_call_leaves_the_pool_the_next_seat() -> None:
+    """Leaving for the pool from its own call, it would start the pool's thread beside
+    itself: it serves the waiting job instead, and the next one given back goes."""
+    seats = Seats(4)
+    threads = CallThreads(seats)
+    pool_started: list[bool] = []
+    seats.on_freed_for_pool = lambda: pool_started.append(seats.take(pool=True))
+    assert seats.take(pool=True)  # the pool's first thread
+    first, second, third, fourth = jobs_asking(threads, 4)  # no seat left for the fourth
+    seats.pool_short = True  # the pool found none either
+    own = leased(first)
+    own.submit(threads.give_back, own).result(timeout=HOLD_LIMIT)
+    assert (fourth, pool_started, seats.pool_short) == ([own], [], True)
+    threads.give_back(leased(second))  # from elsewhere: it goes, its seat the pool's
+    assert (pool_started, seats.pool_short) == ([True], False)
+    for got in (third, fourth):
+        threads.give_back(leased(got))
+    threads.stop_idle()
+    assert seats.taken == 2  # the pool's
+
+
+def test_the_seat_of_a_thread_that_ends_is_never_free_while_it_passes_on() -> None:
+    """A thread that asked for a seat while a pool thread ending with one looked for
+    a job to serve would have started beside it: the seat passes on, never free."""
+    seats, threads, got = a_job_waiting()  # the pool's thread holds the only seat
+    serve_instead = seats.serve_instead
+    racer_took: list[bool] = []
+
+    def while_it_decides(pool: bool) -> bool:
+        racer_took.append(seats.take())  # another thread asks for a seat just then
+        return serve_instead(pool)
+
+    seats.serve_instead = while_it_decides
+    ending = threading.Thread(target=lambda: seats.leave(pool=True))
+    ending.start()
+    leased(got).submit(lambda: None).result(timeout=HOLD_LIMIT)
+    assert racer_took == [False]
+    assert (seats.taken, seats.pool_taken) == (1, 0)  # the job's thread, the pool's was
+    threads.give_back(leased(got))
+    threads.stop_idle()
+    ending.join(HOLD_LIMIT)
+    assert seats.taken == 0
