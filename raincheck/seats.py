@@ -148,7 +148,7 @@ class Seats:
     def _pass_to_loop(self, pool: bool) -> bool:
         with self._lock:
             taken = self.taken - 1
-            if not self.loop_waits or taken > max(1, self.limit - self._loops - 1):
+            if not (self.loop_waits and self._loop_fits(taken)):
                 return False
             self.taken, self.pool_taken = taken, self.pool_taken - pool
             self._loops += 1
@@ -177,7 +177,7 @@ class Seats:
         """A seat for raincheck-loop, if pool and call threads fit in the rest;
         else it waits for one (``loop_waits``), which ``offer`` takes for it."""
         with self._lock:
-            if self.taken > max(1, self.limit - self._loops - 1):
+            if not self._loop_fits(self.taken):
                 self.loop_waits = True
                 return False
             self._loops += 1
@@ -185,6 +185,10 @@ class Seats:
         if self._ending:
             self._let_ending_end()
         return True
+
+    def _loop_fits(self, taken: int) -> bool:
+        # Lock held: whether one more raincheck-loop leaves room for ``taken``.
+        return taken <= max(1, self.limit - self._loops - 1)
 
     def loop_ended(self) -> None:
         """raincheck-loop's thread has ended (or could not start): its seat is free."""

@@ -440,19 +440,24 @@ def test_a_higher_limit_starts_threads_for_waiting_jobs() -> None:
     threads.stop_idle()
 
 
-def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
-    """Async jobs that keep waiting must not keep every seat from the pool's queued jobs."""
+def a_pool_short_of_seats() -> tuple[Seats, CallThreads, list[list[CallThread | None]], list[bool]]:
+    """Four seats: the pool's first thread holds one, three jobs' call threads the
+    rest, a fourth job waits, and the pool found no seat for its next thread either.
+    Also whether each thread the pool starts with a seat kept for it got one."""
     seats = Seats(4)
     threads = CallThreads(seats)
     pool_started: list[bool] = []
+    # What the pool does with a seat kept for it.
+    seats.on_freed_for_pool = lambda: pool_started.append(seats.take(pool=True))
+    assert seats.take(pool=True)
+    grants = jobs_asking(threads, 4)
+    seats.pool_short = True
+    return seats, threads, grants, pool_started
 
-    def pool_grows() -> None:  # what the pool does with a seat kept for it
-        pool_started.append(seats.take(pool=True))
 
-    seats.on_freed_for_pool = pool_grows
-    assert seats.take(pool=True)  # the pool's first thread
-    first, second, third, fourth = jobs_asking(threads, 4)  # no seat left for the fourth
-    seats.pool_short = True  # the pool found none either
+def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
+    """Async jobs that keep waiting must not keep every seat from the pool's queued jobs."""
+    seats, threads, (first, second, third, fourth), pool_started = a_pool_short_of_seats()
     threads.give_back(leased(first))  # the pool has 1 thread, these 3: it goes
     assert (pool_started, fourth, seats.pool_short) == ([True], [], False)
     threads.give_back(leased(second))  # 2 and 2: the waiting job's turn
@@ -466,12 +471,8 @@ def test_a_pool_short_of_seats_gets_the_next_call_thread_given_back() -> None:
 def test_a_seat_kept_for_the_pool_goes_to_a_waiting_job_if_the_pool_has_no_use_for_it() -> None:
     """By the time a call thread leaves for the pool, the pool may have run its jobs
     already: the seat must not stay free while async jobs wait (they waited for good)."""
-    seats = Seats(4)
-    threads = CallThreads(seats)
+    seats, threads, (first, second, third, fourth), _ = a_pool_short_of_seats()
     seats.on_freed_for_pool = lambda: None  # its queue is empty by now: no thread
-    assert seats.take(pool=True)  # the pool's first thread
-    first, second, third, fourth = jobs_asking(threads, 4)  # no seat left for the fourth
-    seats.pool_short = True  # the pool found none either
     threads.give_back(leased(first))  # the pool has 1 thread, these 3: it goes
     assert fourth != []  # and its seat, unused, went to the waiting job
     for got in (second, third, fourth):
@@ -547,13 +548,7 @@ def test_a_call_thread_leaving_from_its_own_last_call_hands_its_seat_over_as_it_
 def test_a_call_thread_given_back_by_its_own_call_leaves_the_pool_the_next_seat() -> None:
     """Leaving for the pool from its own call, it would start the pool's thread beside
     itself: it serves the waiting job instead, and the next one given back goes."""
-    seats = Seats(4)
-    threads = CallThreads(seats)
-    pool_started: list[bool] = []
-    seats.on_freed_for_pool = lambda: pool_started.append(seats.take(pool=True))
-    assert seats.take(pool=True)  # the pool's first thread
-    first, second, third, fourth = jobs_asking(threads, 4)  # no seat left for the fourth
-    seats.pool_short = True  # the pool found none either
+    seats, threads, (first, second, third, fourth), pool_started = a_pool_short_of_seats()
     own = leased(first)
     own.submit(threads.give_back, own).result(timeout=HOLD_LIMIT)
     assert (fourth, pool_started, seats.pool_short) == ([own], [], True)
