@@ -209,21 +209,21 @@ class Pool:
 
     def _take(self, me: int, worker: threading.Thread) -> tuple[Job, deque[Job] | None] | None:
         """The next job, and the rest of its batch if any; None: the worker leaves (lock held)."""
-        queue = self._queue
+        queue, seats, workers = self._queue, self._seats, self._workers
         # Leave when the pool shrank (even under load), when raincheck-loop waits for
         # a seat its threads hold (raincheck.seats), or closed and empty.
-        shrank = len(self._workers) > min(self._max_workers, max(self._budget.target, MIN_THREADS))
-        if shrank or (self._seats is not None and self._seats.pool_over()):
-            self._workers.discard(worker)
+        shrank = len(workers) > min(self._max_workers, max(self._budget.target, MIN_THREADS))
+        if shrank or (seats is not None and seats.pool_over(len(workers))):
+            workers.discard(worker)
             return None
         # A worker never sleeps while another holds jobs it has not started:
         # a slow job must not keep the rest of its batch from idle workers.
         while not queue and not (self._backlog.batches and self._backlog.reclaim()):
             if not self.running:
                 self._is_idle.notify_all()
-            seat_wanted = self._seats is not None and self._seats.pool_thread_wanted()
-            if self._closed or len(self._workers) > self._max_workers or seat_wanted:
-                self._workers.discard(worker)
+            seat_wanted = seats is not None and seats.pool_thread_wanted(len(workers))
+            if self._closed or len(workers) > self._max_workers or seat_wanted:
+                workers.discard(worker)
                 return None
             self._idle_workers += 1
             self._budget.went_idle()

@@ -4,7 +4,7 @@
 jobs await, holds one seat from its start to its end (unless the limit is one:
 the others then still get that one). With none free when the first async job
 comes, the loop waits for one: an idle thread leaves for it at once, else the
-next pool thread to finish a job (not the pool's last), which becomes the
+next pool thread to finish a job (not the pool's last staying), which becomes the
 loop's thread. A pool thread takes a seat as it
 starts and gives it back as it ends; so does each thread that runs async jobs'
 ``sync_to_async`` calls (the async ORM's; ``raincheck.callthreads``). A thread
@@ -155,11 +155,12 @@ class Seats:
             self.loop_waits = False
         return True
 
-    def pool_thread_wanted(self) -> bool:
+    def pool_thread_wanted(self, staying: int) -> bool:
         """Whether an idle pool thread should leave now for a job waiting for a call
-        thread: not the pool's last one, whose seat would stay the pool's."""
+        thread: not the pool's last one (of the ``staying``, those not already
+        leaving), whose seat would stay the pool's."""
         wanted = self.wanted() or self.loop_waits
-        return wanted and (self.pool_taken > 1 or self.room() == 1)
+        return wanted and (staying > 1 or self.room() == 1)
 
     def room(self) -> int:
         """The seats of pool and call threads: the limit less raincheck-loop's."""
@@ -169,9 +170,12 @@ class Seats:
         """More seats taken than there are (a forced one), or the loop waits for one."""
         return self.taken > self.room() or self.loop_waits
 
-    def pool_over(self) -> bool:
-        """Whether a pool thread should leave to end an excess (not the pool's last)."""
-        return self.pool_taken > 1 and self.over()
+    def pool_over(self, staying: int) -> bool:
+        """Whether a pool thread should leave to end an excess: not the pool's last
+        of the ``staying``. Threads already leaving still hold their seats: were
+        they counted, two leaving at once would leave the pool none to run a job
+        queued meanwhile, and its next thread would start past the limit."""
+        return staying > 1 and self.over()
 
     def take_for_loop(self) -> bool:
         """A seat for raincheck-loop, if pool and call threads fit in the rest;

@@ -31,7 +31,7 @@ from tests.app.helpers import (
     spy_on_idle,
     spy_on_room,
 )
-from tests.app.jobs import HOLD_LIMIT, Gate
+from tests.app.jobs import HOLD_LIMIT, Gate, thread_of
 
 Received = list[dict[str, object]]
 
@@ -90,11 +90,6 @@ def now_and_then_slow(i: int) -> None:
 
 def balanced(stats: Stats) -> bool:
     return stats.succeeded + stats.failed + stats.dropped == stats.scheduled
-
-
-def thread_of(value: str) -> str:
-    [thread] = [thread for thread, v in jobs.calls if v == value]
-    return thread
 
 
 # -- through raincheck --------------------------------------------------------

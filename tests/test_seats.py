@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from contextvars import copy_context
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -14,10 +15,12 @@ from raincheck import process
 from raincheck import raincheck as decorate
 from raincheck import seats as seats_module
 from raincheck.callthreads import CallThread, CallThreads
+from raincheck.jobs import Job, run
+from raincheck.pool import Pool
 from raincheck.seats import Seats
 from raincheck.testing import wait_idle
 from tests.app import jobs
-from tests.app.jobs import HOLD_LIMIT, Gate
+from tests.app.jobs import HOLD_LIMIT, Gate, thread_of
 
 seen = {"now": 0, "peak": 0, "threads": 0}
 lock = threading.Lock()
@@ -492,7 +495,7 @@ def test_the_loop_waits_for_a_seat_and_gets_the_next_one_freed() -> None:
     assert seats.take(pool=True)  # every seat the pool's
     assert not seats.take_for_loop()
     assert seats.loop_waits
-    assert seats.pool_over()  # the pool's threads past its last leave
+    assert seats.pool_over(2)  # the pool's threads past its last leave
     seats.leave(pool=True)  # one does, and runs the loop itself: none starts beside it
     assert started == [True]
     assert not seats.loop_waits
@@ -581,3 +584,38 @@ def test_the_seat_of_a_thread_that_ends_is_never_free_while_it_passes_on() -> No
     threads.stop_idle()
     ending.join(HOLD_LIMIT)
     assert seats.taken == 0
+
+
+def test_the_pools_last_thread_stays_while_the_others_leave_with_their_seats() -> None:
+    """Pool threads leaving for raincheck-loop hold their seats until their last steps
+    are done (closing connections): were the last one to leave too, a job queued
+    meanwhile would find no thread, and the pool's next would start past the limit."""
+    seats = Seats(4)
+    last_steps = threading.Event()
+
+    def closing_connections() -> None:
+        last_steps.wait(HOLD_LIMIT)
+
+    pool = Pool(4, run_job=run, on_worker_exit=closing_connections, seats=seats)
+    gates = [Gate(), Gate()]
+    held: list[Job] = [
+        (jobs.held, (gate, f"held {i}"), {}, copy_context()) for i, gate in enumerate(gates)
+    ]
+    assert pool.put(held) is None
+    for gate in gates:
+        assert gate.started.wait(HOLD_LIMIT)
+    for _ in range(2):
+        assert seats.take()  # two async jobs' call threads
+    assert not seats.take_for_loop()  # every seat taken: the loop waits
+    for gate in gates:
+        gate.release.set()
+    while pool.load()[1]:  # both threads have chosen to stay or leave
+        threading.Event().wait(0.01)
+    assert pool.put([(jobs.remember, ("queued meanwhile",), {}, copy_context())]) is None
+    assert pool.wait_idle(HOLD_LIMIT)
+    assert seats.taken == 4  # none forced past the limit
+    assert thread_of("queued meanwhile") in {thread_of("held 0"), thread_of("held 1")}
+    last_steps.set()
+    seats.give_back()
+    seats.give_back()
+    assert pool.drain(HOLD_LIMIT) == []

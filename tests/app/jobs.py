@@ -26,6 +26,13 @@ def values() -> list[str]:
         return [value for _, value in calls]
 
 
+def thread_of(value: str) -> str:
+    """The name of the thread that recorded ``value`` (once)."""
+    with calls_lock:
+        [thread] = [thread for thread, v in calls if v == value]
+    return thread
+
+
 class Gate:
     """Holds a job: ``started`` is set when it begins, it ends once ``release`` is set.
 
