@@ -139,8 +139,8 @@ class CallThreads:
 
     def give_back(self, thread: CallThread) -> None:
         """Its job has ended: the next waiting job gets it, or it idles. It leaves
-        instead when more seats are taken than there are (the pool's first
-        thread starts without a free one), or raincheck-loop waits for one,
+        instead when more seats are taken than there are (the limit was
+        lowered), or raincheck-loop waits for one,
         or when the pool found no seat and has fewer threads than these: its
         seat then goes to the pool (else waiting async jobs would keep every
         seat)."""

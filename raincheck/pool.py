@@ -152,8 +152,8 @@ class Pool:
         seats = self._seats
         if seats is not None and not seats.take(pool=True):
             seats.on_full()  # an idle call thread leaves (raincheck.callthreads)
-            # The first thread starts in any case: queued jobs must never be stranded.
-            if not seats.take(pool=True, force=not self._workers):
+            # None past the cap: with no thread, the jobs go back to the caller (_wake).
+            if not seats.take(pool=True):
                 seats.pool_short = True  # the next call thread given back may leave
                 return False
         worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)

@@ -15,10 +15,11 @@ Without the shared bound, a hundred async jobs each making one ORM call would st
 hundred threads besides the pool's.
 
 The pool never waits for a seat: with none free it asks for an idle call
-thread to go (``on_full``), and else starts no thread. Its first thread always
-finds one: while the pool has no thread, call threads leave it a seat. (With a
-limit of one they cannot: the pool's first thread then starts past it, and the
-next call thread given back leaves rather than passing to a waiting job.)
+thread to go (``on_full``), and else starts no thread. Its first thread
+finds one: while the pool has no thread, call threads leave it a seat. (With
+one seat for both they cannot: a job that finds neither a pool thread nor a
+seat runs in the thread that hands it off, and the next call thread given back
+leaves rather than passing to a waiting job.)
 An async job's first sync call does wait, and meanwhile an idle pool thread
 (not its last) leaves at once (``on_wanted``) rather than after its keep-alive.
 """
@@ -67,14 +68,14 @@ class Seats:
         # (here: the calling thread, a pool thread ending, runs the loop itself.)
         self.on_loop_seat: Callable[[bool], None] = lambda here: None
 
-    def take(self, *, pool: bool = False, force: bool = False) -> bool:
-        """A seat if one is free (``force``: past the limit); never waits.
+    def take(self, *, pool: bool = False) -> bool:
+        """A seat if one is free; never waits.
 
         While the pool has no thread, call threads leave it one seat (unless
-        there is only one), so that its first thread never starts past the limit.
+        there is only one), so that its first thread finds one.
         """
         with self._lock:
-            if not (force or self._fits(self.taken, self.pool_taken, pool=pool)):
+            if not self._fits(self.taken, self.pool_taken, pool=pool):
                 return False
             self.taken += 1
             self.pool_taken += pool
@@ -167,14 +168,15 @@ class Seats:
         return max(1, self.limit - self._loops)
 
     def over(self) -> bool:
-        """More seats taken than there are (a forced one), or the loop waits for one."""
+        """More seats taken than there are (the limit was lowered), or the loop waits
+        for one."""
         return self.taken > self.room() or self.loop_waits
 
     def pool_over(self, staying: int) -> bool:
         """Whether a pool thread should leave to end an excess: not the pool's last
         of the ``staying``. Threads already leaving still hold their seats: were
-        they counted, two leaving at once would leave the pool none to run a job
-        queued meanwhile, and its next thread would start past the limit."""
+        they counted, two leaving at once would leave the pool no thread for a job
+        queued meanwhile, and no seat for another."""
         return staying > 1 and self.over()
 
     def take_for_loop(self) -> bool:

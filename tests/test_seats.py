@@ -372,17 +372,6 @@ def test_the_pool_finding_no_seat_lets_an_idle_call_thread_go() -> None:
     assert seats.take(pool=True)
 
 
-def test_a_forced_seat_is_past_the_limit_and_comes_back() -> None:
-    """The pool's first thread starts in any case; its seat is given back like any."""
-    seats = Seats(1)
-    assert seats.take()
-    assert seats.take(pool=True, force=True)
-    assert seats.taken == 2
-    seats.give_back(pool=True)
-    seats.give_back()
-    assert seats.taken == 0
-
-
 def test_call_threads_leave_the_pool_a_seat_while_it_has_no_thread() -> None:
     """So its first thread never has to start past the limit."""
     seats = Seats(3)
@@ -395,21 +384,25 @@ def test_call_threads_leave_the_pool_a_seat_while_it_has_no_thread() -> None:
     assert seats.taken == 3
 
 
-def test_a_forced_seat_is_repaid_by_the_next_call_thread_given_back() -> None:
-    """With a limit of one, a call thread may hold the only seat, and the pool's first
-    thread starts anyway: the next call thread given back leaves instead of passing
-    to a waiting job, so that raincheck's threads are back within the limit."""
+def test_a_job_finding_no_pool_thread_and_no_seat_runs_in_its_caller() -> None:
+    """With one seat for pool and call threads, an async job's call thread may hold
+    it when the pool has no thread: the pool's job then runs in the thread handing
+    it off, rather than on a thread past the limit, and the next call thread given
+    back leaves, its seat the pool's."""
     seats = Seats(1)
     threads = CallThreads(seats)
-    first, second = jobs_asking(threads, 2)  # the second waits
-    assert seats.take(pool=True, force=True)  # the pool's first thread
-    assert seats.taken == 2
-    threads.give_back(leased(first))
-    assert (seats.taken, second) == (1, [])
-    seats.give_back(pool=True)  # the pool's thread ends: the waiting job's turn
-    assert len(second) == 1
-    threads.give_back(leased(second))
-    threads.stop_idle()
+    pool = Pool(1, run_job=run, seats=seats)
+    [got] = jobs_asking(threads, 1)
+    overflow = pool.put([(jobs.remember, ("no seat",), {}, copy_context())])
+    assert overflow is not None
+    assert [fn for fn, *_ in overflow.run_in_caller] == [jobs.remember]
+    assert (seats.taken, pool.load()[2]) == (1, 0)  # the call thread's; no pool thread
+    threads.give_back(leased(got))  # it leaves for the pool
+    assert (seats.taken, seats.pool_short) == (0, False)
+    assert pool.put([(jobs.remember, ("a seat",), {}, copy_context())]) is None
+    assert pool.wait_idle(HOLD_LIMIT)
+    assert thread_of("a seat").startswith("raincheck-")
+    assert pool.drain(HOLD_LIMIT) == []
     assert seats.taken == 0
 
 
