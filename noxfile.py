@@ -11,6 +11,8 @@ Run it with ``make matrix`` (which also prints the summary at the end), or with
   dependency groups and ``django~=X.Y.0``, then runs the whole suite, server tests included
   (``python -m pytest``). Anything after ``--`` goes to pytest:
   ``make matrix NOX_ARGS='-- -m "not server"'`` leaves the servers out.
+* CI skips the pair that ``make test`` has just run (``$RAINCHECK_MATRIX_COVERED``),
+  and the summary says so.
 * Sessions run in parallel, one per core (``-j N`` overrides),
   and reuse their virtualenvs: ``pip install`` is skipped while
   pyproject.toml has not changed.
@@ -65,6 +67,9 @@ PAIRS = [(py, dj) for py in PYTHONS for dj in DJANGOS if py in DJANGOS[dj]]
 # once passed in 178 s, on 2 cores shared with another pair and more), so that
 # a slow run is never cut short and mistaken for a hung one.
 PYTEST_TIMEOUT = int(os.environ.get("RAINCHECK_MATRIX_TIMEOUT", "1500"))
+# The pair whose suite ``make test`` has just run ("3.13-django6.1"; CI sets it,
+# .ci/run): the matrix skips it rather than run the same tests again.
+COVERED = os.environ.get("RAINCHECK_MATRIX_COVERED", "")
 PYTEST_NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 # coreutils timeout: 124 after its SIGINT, 128 + 9 when it had to SIGKILL.
 TIMEOUT_EXPIRED = (124, 137)
@@ -137,6 +142,8 @@ def _results_file(python: str, django: str) -> Path:
 def tests(session: nox.Session, django: str) -> None:
     """pip install -e . with the test group and this Django release, then run pytest."""
     python = str(session.python)
+    if f"{python}-django{django}" == COVERED:
+        session.skip("the same Python and Django as make test, which has just run the suite")
     junit = _results_file(python, django)
     log = junit.with_suffix(".log")
     junit.parent.mkdir(parents=True, exist_ok=True)
@@ -357,7 +364,7 @@ def summary(report_path: Path, wall_seconds: float | None = None) -> int:
     print(f"  {'pair':<26} {'result':<8} {'time':>12}   pytest")
     print("\n".join(lines) if lines else "  (no pair ran)")
     if skipped:
-        print(f"Skipped, as no python3.X was found on PATH or in {_pyenv_root()}/versions:")
+        print(f"Skipped (interpreters are looked for on PATH and in {_pyenv_root()}/versions):")
         print("\n".join(skipped))
     for pytest_args in sorted(used_args):
         print(f"pytest arguments: {pytest_args or 'none (the whole suite, server tests included)'}")
