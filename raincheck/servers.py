@@ -21,6 +21,8 @@ from collections.abc import Callable
 from types import FrameType, ModuleType
 from typing import Any, Final
 
+from raincheck import greenlets
+
 logger = logging.getLogger("raincheck")
 
 # Modules whose presence means this process serves requests with a server that
@@ -94,7 +96,9 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
     thread holds a lock the drain needs (``can_drain_here()`` says whether it
     does). Then it must not wait: it starts the drain on a thread of its own,
     returns so the main thread can go on and let go of the lock, and takes the
-    signal again once the drain is over (docs/design.rst, "SIGTERM").
+    signal again once the drain is over (docs/design.rst, "SIGTERM"). Under
+    gevent it runs in the event loop's hub, which must never wait: the drain
+    runs in a greenlet, which then hands the signal on itself.
 
     Only the main thread may install signal handlers; elsewhere this does
     nothing and returns False.
@@ -120,11 +124,24 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
             state["drained"] = True
             signal.pthread_kill(main, signal.SIGTERM)
 
+    def drain_then_pass_on(signum: int) -> None:
+        try:
+            drain()
+        finally:
+            state["drained"] = True
+            pass_on(signum, None)
+
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if state["drained"]:
             pass_on(signum, frame)
         elif state["draining"]:
             return  # a second SIGTERM: the drain's deadline already bounds the wait
+        elif greenlets.patched():
+            # Under gevent the handler runs in the hub, which may not wait for
+            # anything: the drain gets a greenlet of its own (gevent's patched
+            # _thread), as gunicorn's gevent worker does for its own quit.
+            state["draining"] = True
+            _thread.start_new_thread(drain_then_pass_on, (signum,))
         elif can_drain_here():
             state["draining"] = True
             drain()

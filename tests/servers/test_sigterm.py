@@ -62,6 +62,24 @@ def test_sigterm_with_drain_setting_runs_every_queued_job(
     assert not w002_lines(server), server.report("W002 logged although the setting is on")
 
 
+@pytest.mark.parametrize("spec", params([spec("gunicorn-gevent"), spec("gunicorn-gthread")]))
+def test_drain_setting_under_gunicorn_drains_then_hands_sigterm_to_its_worker(
+    start: ServerFactory, spec: ServerSpec
+) -> None:
+    """Set where gunicorn would drain anyway, the handler still runs every job, then
+    gunicorn's worker exits as usual. Under gevent the handler runs in the hub,
+    which may not wait: draining there failed (BlockingSwitchOutError) and lost
+    the queued jobs uncounted."""
+    server = start(spec.id, spec.argv, env=DRAIN, stop_signal=signal.SIGKILL)
+    pid = schedule_naps(server)
+    server.send_signal(signal.SIGTERM)
+
+    code = server.wait_exit(EXIT_DEADLINE)
+    assert code == 0, server.report(f"not a clean exit after SIGTERM: {code}")
+    assert_all_ran_once(server, pid)
+    assert "Error" not in server.log(), server.report("an error at the stop")
+
+
 @pytest.mark.parametrize("spec", params(SIGTERM_FATAL))
 def test_sigterm_without_drain_setting_logs_w002_once_and_loses_jobs(
     start: ServerFactory, spec: ServerSpec
