@@ -24,7 +24,7 @@ def check_runtime(**kwargs: Any) -> list[CheckMessage]:
     server = servers.sigterm_fatal_server()
     if server is not None and not conf.problems() and not conf.get().drain_on_sigterm:
         messages.append(
-            Warning(servers.w002_message(server), hint=servers.W002_HINT, id="raincheck.W002")
+            Warning(servers.w002_message(server), hint=servers.w002_hint(), id="raincheck.W002")
         )
     return messages
 

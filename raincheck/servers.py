@@ -14,6 +14,7 @@ from __future__ import annotations
 import _thread
 import importlib
 import logging
+import multiprocessing
 import signal
 import sys
 import threading
@@ -42,6 +43,12 @@ W002_HINT: Final = (
     "Set RAINCHECK_DRAIN_ON_SIGTERM = True so queued jobs finish on SIGTERM, "
     "or stop the server with SIGINT."
 )
+# A worker of a supervisor gets SIGTERM whatever signal the supervisor got: SIGINT
+# to `uvicorn --workers N` (its multiprocessing children), gunicorn's UvicornWorker.
+W002_WORKER_HINT: Final = (
+    "Set RAINCHECK_DRAIN_ON_SIGTERM = True so queued jobs finish on SIGTERM: this "
+    "process is a worker its supervisor stops with SIGTERM, whatever signal it got."
+)
 
 
 def uwsgi_module() -> ModuleType | None:
@@ -65,6 +72,12 @@ def sigterm_fatal_server() -> str | None:
     return None
 
 
+def w002_hint() -> str:
+    """W002's advice: SIGINT only helps where it reaches this process."""
+    supervised = multiprocessing.parent_process() is not None or "gunicorn" in sys.modules
+    return W002_WORKER_HINT if supervised else W002_HINT
+
+
 def w002_message(server: str) -> str:
     return (
         f"{server} ends the process on SIGTERM without running exit hooks, so jobs still "
@@ -83,7 +96,7 @@ def warn_once_at_first_hand_off(drain_on_sigterm: bool) -> None:
     server = sigterm_fatal_server()
     if server is not None and not drain_on_sigterm and "W002" not in _warned:
         _warned.add("W002")
-        logger.warning("raincheck.W002: %s %s", w002_message(server), W002_HINT)
+        logger.warning("raincheck.W002: %s %s", w002_message(server), w002_hint())
 
 
 Handler = Callable[[int, FrameType | None], Any] | int | None

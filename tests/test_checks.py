@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import sys
 import threading
 import types
@@ -161,6 +162,22 @@ def test_sigterm_fatal_server_without_drain_is_w002(
     assert server in warning.msg
     with override_settings(RAINCHECK_DRAIN_ON_SIGTERM=True):
         assert check_runtime() == []
+
+
+@pytest.mark.parametrize("supervised", [False, True], ids=["one-process", "supervised-worker"])
+def test_w002_advises_sigint_only_where_it_reaches_this_process(
+    monkeypatch: pytest.MonkeyPatch, supervised: bool
+) -> None:
+    """``uvicorn --workers N`` stops each worker with SIGTERM whatever signal it got
+    itself: there, stopping with SIGINT would still lose the jobs."""
+    pretend_module(monkeypatch, "uvicorn")
+    monkeypatch.delitem(sys.modules, "gunicorn", raising=False)
+    parent = types.SimpleNamespace(name="MainProcess") if supervised else None
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: parent)
+    [warning] = check_runtime()
+    hint = warning.hint or ""
+    assert "RAINCHECK_DRAIN_ON_SIGTERM = True" in hint
+    assert ("SIGINT" in hint) is not supervised
 
 
 @pytest.mark.usefixtures("fresh_warnings")

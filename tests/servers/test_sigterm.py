@@ -27,7 +27,7 @@ from tests.servers.checks import (
     schedule_naps,
 )
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import Server, count
+from tests.servers.harness import Server, count, uvicorn_argv
 
 pytestmark = pytest.mark.server
 
@@ -78,6 +78,33 @@ def test_drain_setting_under_gunicorn_drains_then_hands_sigterm_to_its_worker(
     assert code == 0, server.report(f"not a clean exit after SIGTERM: {code}")
     assert_all_ran_once(server, pid)
     assert "Error" not in server.log(), server.report("an error at the stop")
+
+
+# uvicorn's supervisor: its workers are multiprocessing children it stops with
+# SIGTERM, whatever signal it got itself.
+UVICORN_WORKERS = ServerSpec(
+    "uvicorn-workers",
+    "uvicorn",
+    uvicorn_argv("--workers", "2"),
+    asgi=True,
+    concurrent=True,
+    stop_signal=signal.SIGINT,
+    graceful_stop=lambda server: server.send_signal(signal.SIGINT),
+)
+
+
+@pytest.mark.parametrize("spec", params([UVICORN_WORKERS]))
+def test_drain_setting_drains_uvicorn_workers_stopped_by_their_supervisor(
+    start: ServerFactory, spec: ServerSpec
+) -> None:
+    """SIGINT to ``uvicorn --workers 2`` reaches each worker as SIGTERM, which without
+    the setting ends it with its jobs: with it, the worker drains first."""
+    server = start(spec.id, spec.argv, env=DRAIN, stop_signal=signal.SIGKILL)
+    pid = schedule_naps(server)
+    server.send_signal(signal.SIGINT)
+
+    assert server.wait_exit(EXIT_DEADLINE) is not None, server.report("uvicorn did not stop")
+    assert_all_ran_once(server, pid)
 
 
 @pytest.mark.parametrize("spec", params(SIGTERM_FATAL))
