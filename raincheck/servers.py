@@ -130,19 +130,12 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.raise_signal(signal.SIGTERM)
 
-    def drain_then_signal_again() -> None:
+    def drain_then(hand_on: Callable[[], None]) -> None:  # on a thread (or greenlet) of its own
         try:
             drain()
         finally:
             state["drained"] = True
-            signal.pthread_kill(main, signal.SIGTERM)
-
-    def drain_then_pass_on(signum: int) -> None:
-        try:
-            drain()
-        finally:
-            state["drained"] = True
-            pass_on(signum, None)
+            hand_on()
 
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if state["drained"]:
@@ -154,7 +147,7 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
             # anything: the drain gets a greenlet of its own (gevent's patched
             # _thread), as gunicorn's gevent worker does for its own quit.
             state["draining"] = True
-            _thread.start_new_thread(drain_then_pass_on, (signum,))
+            _thread.start_new_thread(drain_then, (lambda: pass_on(signum, None),))
         elif can_drain_here():
             state["draining"] = True
             drain()
@@ -164,7 +157,9 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
             state["draining"] = True
             # _thread, not threading: Thread.start() takes threading's own
             # locks, which the interrupted main thread may hold too.
-            _thread.start_new_thread(drain_then_signal_again, ())
+            _thread.start_new_thread(
+                drain_then, (lambda: signal.pthread_kill(main, signal.SIGTERM),)
+            )
 
     signal.signal(signal.SIGTERM, on_sigterm)
     return True

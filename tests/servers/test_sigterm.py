@@ -13,6 +13,7 @@ a request there, for every way of stopping these servers and a few others.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -82,14 +83,8 @@ def test_drain_setting_under_gunicorn_drains_then_hands_sigterm_to_its_worker(
 
 # uvicorn's supervisor: its workers are multiprocessing children it stops with
 # SIGTERM, whatever signal it got itself.
-UVICORN_WORKERS = ServerSpec(
-    "uvicorn-workers",
-    "uvicorn",
-    uvicorn_argv("--workers", "2"),
-    asgi=True,
-    concurrent=True,
-    stop_signal=signal.SIGINT,
-    graceful_stop=lambda server: server.send_signal(signal.SIGINT),
+UVICORN_WORKERS = dataclasses.replace(
+    spec("uvicorn"), id="uvicorn-workers", argv=uvicorn_argv("--workers", "2")
 )
 
 
