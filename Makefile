@@ -47,6 +47,7 @@ docs-check: docs
 
 # Python 3.10-3.13 x Django 4.2/5.2/6.0/6.1, for every interpreter present (see noxfile.py),
 # then a summary of the pairs that ran, failed or were skipped.
+# Server tests on the pairs that hold each Python and Django once (RAINCHECK_MATRIX_SERVERS=all: every pair).
 # NOX_ARGS: nox options, then '-- ARGS' for pytest, e.g. NOX_ARGS='-p 3.12 -- -m "not server"'.
 MATRIX_REPORT := $(VENVS)/matrix/report.json
 matrix: $(VENVS)/matrix/.installed

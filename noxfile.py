@@ -8,9 +8,14 @@ Run it with ``make matrix`` (which also prints the summary at the end), or with
   ``PATH`` here, so no shell setup is needed. A pair whose interpreter is missing
   is *skipped* with the reason, also on CI (nox would fail it there by default).
 * Each session installs raincheck (editable), the ``test`` and ``observability``
-  dependency groups and ``django~=X.Y.0``, then runs the whole suite, server tests included
-  (``python -m pytest``). Anything after ``--`` goes to pytest:
-  ``make matrix NOX_ARGS='-- -m "not server"'`` leaves the servers out.
+  dependency groups and ``django~=X.Y.0``, then runs pytest. Anything after ``--``
+  goes to pytest: ``make matrix NOX_ARGS='-- -m "not server"'`` leaves the servers out.
+* The server tests (``-m server``, nine tenths of a pair's time) run on a few pairs
+  that together hold every Python and every Django release: 3.10 x 4.2, 3.11 x 5.2,
+  3.12 x 6.0 and 3.13 x 6.1. What they check differs by interpreter (how CPython's
+  shutdown joins threads) and by Django (its request handlers), so each version
+  gets one full run; the other pairs run every other test. That keeps CI within
+  its time on two cores. ``RAINCHECK_MATRIX_SERVERS=all`` runs them on every pair.
 * CI skips the pair that ``make test`` has just run (``$RAINCHECK_MATRIX_COVERED``),
   and the summary says so.
 * Sessions run in parallel, one per core (``-j N`` overrides),
@@ -70,6 +75,8 @@ PYTEST_TIMEOUT = int(os.environ.get("RAINCHECK_MATRIX_TIMEOUT", "1500"))
 # The pair whose suite ``make test`` has just run ("3.13-django6.1"; CI sets it,
 # .ci/run): the matrix skips it rather than run the same tests again.
 COVERED = os.environ.get("RAINCHECK_MATRIX_COVERED", "")
+# "all": the server tests on every pair, not only on SERVER_PAIRS.
+SERVERS_EVERYWHERE = os.environ.get("RAINCHECK_MATRIX_SERVERS", "") == "all"
 PYTEST_NO_TESTS = 5  # pytest.ExitCode.NO_TESTS_COLLECTED
 # coreutils timeout: 124 after its SIGINT, 128 + 9 when it had to SIGKILL.
 TIMEOUT_EXPIRED = (124, 137)
@@ -116,6 +123,27 @@ def _find_pythons() -> dict[str, str | None]:
 
 INTERPRETERS = _find_pythons()
 
+
+def _covering_pairs(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Few of ``pairs`` that together hold each of their Pythons and Django releases.
+
+    Pairs that bring two versions not yet held are taken first, then any pair
+    that brings one: for this matrix, the diagonal 3.10 x 4.2 ... 3.13 x 6.1.
+    """
+    chosen: list[tuple[str, str]] = []
+    for needed in (2, 1):
+        for py, dj in pairs:
+            held_py = {p for p, _ in chosen}
+            held_dj = {d for _, d in chosen}
+            if (py not in held_py) + (dj not in held_dj) >= needed:
+                chosen.append((py, dj))
+    return chosen
+
+
+# Only pairs whose interpreter is here: a missing 3.10 must not leave 4.2's
+# server tests unrun.
+SERVER_PAIRS = _covering_pairs([(py, dj) for py, dj in PAIRS if INTERPRETERS[py]])
+
 nox.options.sessions = ["tests"]
 nox.options.reuse_venv = "yes"
 # Never fetch interpreters from the internet: a missing one means a skipped pair.
@@ -152,7 +180,12 @@ def tests(session: nox.Session, django: str) -> None:
 
     _install(session, django)
     pytest_args = list(session.posargs)
-    junit.with_suffix(".json").write_text(json.dumps({"pytest_args": pytest_args}))
+    servers = SERVERS_EVERYWHERE or (python, django) in SERVER_PAIRS
+    if not servers and "-m" not in pytest_args:
+        pytest_args += ["-m", "not server"]
+    junit.with_suffix(".json").write_text(
+        json.dumps({"pytest_args": pytest_args, "servers": servers})
+    )
     limit = []
     if shutil.which("timeout"):  # coreutils
         limit = ["timeout", "--signal=INT", f"--kill-after={KILL_AFTER}", str(PYTEST_TIMEOUT)]
@@ -324,12 +357,13 @@ def _pair(entry: dict[str, Any]) -> tuple[str, str]:
     return "?", str((entry.get("args") or {}).get("django", "?"))
 
 
-def _pytest_args(python: str, django: str) -> str | None:
+def _pytest_args(python: str, django: str) -> tuple[str, bool] | None:
+    """The pytest arguments a pair ran with, and whether its server tests were due."""
     try:
         data = json.loads(_results_file(python, django).with_suffix(".json").read_text())
     except (OSError, ValueError):
         return None
-    return shlex.join(data["pytest_args"])
+    return shlex.join(data["pytest_args"]), bool(data.get("servers", True))
 
 
 def summary(report_path: Path, wall_seconds: float | None = None) -> int:
@@ -352,12 +386,15 @@ def summary(report_path: Path, wall_seconds: float | None = None) -> int:
             skipped.append(f"  {pair}: {entry.get('reason') or 'skipped'}")
             continue
         tests = entry.get("reason") or _describe_tests(_junit_counts(_results_file(python, django)))
+        ran_with = _pytest_args(python, django)
+        if ran_with is not None and not ran_with[1]:
+            tests += " (server tests left out, see below)"
         took = _duration(float(entry.get("duration") or 0))
         lines.append(f"  {pair:<26} {status.upper():<8} {took:>12}   {tests}")
         for reason, count in sorted(_skip_reasons(_results_file(python, django)).items()):
             lines.append(f"      skipped {count}: {reason}")
-        if (pytest_args := _pytest_args(python, django)) is not None:
-            used_args.add(pytest_args)
+        if ran_with is not None:
+            used_args.add(ran_with[0])
 
     rule = "=" * 78
     print(f"\n{rule}\nVersion matrix summary\n{rule}")
@@ -368,6 +405,12 @@ def summary(report_path: Path, wall_seconds: float | None = None) -> int:
         print("\n".join(skipped))
     for pytest_args in sorted(used_args):
         print(f"pytest arguments: {pytest_args or 'none (the whole suite, server tests included)'}")
+    if not SERVERS_EVERYWHERE:
+        full = ", ".join(f"{py} x {dj}" for py, dj in SERVER_PAIRS)
+        print(
+            f"server tests on {full or 'no pair'}: each Python and each Django once"
+            " (RAINCHECK_MATRIX_SERVERS=all: on every pair)"
+        )
     took = "" if wall_seconds is None else f" in {_duration(wall_seconds)}"
     print(
         f"matrix: {tally['ok'] + tally['failing']} of {len(report['sessions'])} pairs ran{took}:"
