@@ -1,7 +1,8 @@
 """Stopping: ``raincheck.shutdown()``, and the drain that runs when the process exits.
 
-The exit drain runs from ``atexit``, and also from uWSGI's exit hook and the
-SIGTERM handler that ``raincheck.apps`` installs (docs/servers.rst). Its steps
+The exit drain runs from ``atexit``, from multiprocessing's own exit hook in a
+process it started (below), and also from uWSGI's exit hook and the SIGTERM
+handler that ``raincheck.apps`` installs (docs/servers.rst). Its steps
 run in this order, within one deadline, ``RAINCHECK_SHUTDOWN_TIMEOUT``:
 
 1. hand off the jobs of ASGI requests that will never send ``request_finished``;
@@ -14,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import multiprocessing
 import time
 from collections import Counter
+from multiprocessing import util as multiprocessing_util
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -128,3 +131,30 @@ def drain_for_exit() -> None:
 
 
 atexit.register(drain_for_exit)
+
+# Before any other of multiprocessing's exit finalizers (its queues' feeder
+# threads, its pools): the jobs may still use them.
+MULTIPROCESSING_EXIT_PRIORITY = 1_000
+
+
+def _hook_multiprocessing_exit(_: object = None) -> None:
+    """In a process that ``multiprocessing`` started, drain at its exit as well.
+
+    A child started with the ``fork`` method (granian's workers) ends with
+    ``os._exit()`` once its target returns, so ``atexit`` hooks never run there;
+    multiprocessing's own exit function does, which runs the finalizers
+    registered with ``multiprocessing.util.Finalize`` (CPython's
+    Lib/multiprocessing/process.py, ``BaseProcess._bootstrap``). A child started
+    with ``spawn`` runs both, and the drain runs once.
+    """
+    if multiprocessing.parent_process() is not None:
+        multiprocessing_util.Finalize(
+            None, drain_for_exit, exitpriority=MULTIPROCESSING_EXIT_PRIORITY
+        )
+
+
+# A spawned child imports raincheck after it started. A forked one inherits this
+# module, but multiprocessing empties its finalizers as the child starts, and
+# only then calls the functions registered to run after its fork.
+_hook_multiprocessing_exit()
+multiprocessing_util.register_after_fork(drain_for_exit, _hook_multiprocessing_exit)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -26,11 +27,13 @@ from tests.app.jobs import HOLD_LIMIT, Gate
 from tests.servers.harness import REPO_ROOT
 
 
-def _python(code: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _python(code: str | Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` (a string for ``-c``, or a script) in a fresh interpreter without settings."""
     env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
     env["PYTHONPATH"] = str(REPO_ROOT)
+    program = [str(code)] if isinstance(code, Path) else ["-c", code]
     return subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, *program, *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -192,3 +195,54 @@ def test_a_job_holding_the_gil_past_the_deadline_is_reported(
     join()
     assert "after its 0.1 s shutdown timeout" in caplog.text
     assert "tests.test_drain.hold_the_gil" in caplog.text
+
+
+MULTIPROCESSING_CHILD = """
+import asyncio, multiprocessing, sys, time
+from django.conf import settings
+settings.configure(INSTALLED_APPS=["raincheck"], RAINCHECK_MAX_WORKERS=1)
+import django
+django.setup()
+from raincheck import raincheck
+
+@raincheck
+def note(path, n):
+    time.sleep(0.02)  # the others still queued when the child's target returns
+    with open(path, "a") as file:
+        file.write(f"sync {n}\\n")
+
+@raincheck
+async def note_async(path, n):
+    await asyncio.sleep(0.02)
+    with open(path, "a") as file:
+        file.write(f"async {n}\\n")
+
+def child(path):
+    for n in range(5):
+        note.schedule(path, n)
+        note_async.schedule(path, n)
+
+if __name__ == "__main__":
+    method, path = sys.argv[1:]
+    process = multiprocessing.get_context(method).Process(target=child, args=(path,))
+    process.start()
+    process.join(60)
+    sys.exit(process.exitcode)
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_multiprocessing_child_runs_its_queued_jobs_before_it_ends(
+    tmp_path: Path, method: str
+) -> None:
+    """multiprocessing ends a forked child with os._exit(), skipping atexit: the
+    drain runs from multiprocessing's own exit hook there (granian's workers).
+    A spawned child runs both hooks, and each job still runs once."""
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method!r} start method here")
+    script, ran = tmp_path / "child.py", tmp_path / "ran"
+    script.write_text(MULTIPROCESSING_CHILD)
+    done = _python(script, tmp_path, method, str(ran))
+    assert (done.returncode, done.stderr) == (0, "")
+    expected = [f"{kind} {n}" for kind in ("async", "sync") for n in range(5)]
+    assert sorted(ran.read_text().splitlines()) == expected

@@ -19,6 +19,7 @@ import pytest
 from tests.servers.harness import (
     Server,
     daphne_argv,
+    granian_argv,
     gunicorn_argv,
     runserver_argv,
     uvicorn_argv,
@@ -127,6 +128,17 @@ SERVERS: tuple[ServerSpec, ...] = (
         "daphne",
         "daphne",
         daphne_argv(),
+        asgi=True,
+        concurrent=True,
+        stop_signal=signal.SIGTERM,
+        graceful_stop=_send(signal.SIGTERM),
+    ),
+    ServerSpec(
+        "granian",
+        "granian",
+        # Its workers are multiprocessing children (fork): they end with os._exit().
+        # Django does not implement the lifespan protocol ("asginl": none).
+        granian_argv("--interface", "asginl", "--workers", "1"),
         asgi=True,
         concurrent=True,
         stop_signal=signal.SIGTERM,

@@ -165,6 +165,15 @@ def daphne_argv(*options: str, app: str = ASGI_APP) -> Callable[[int], list[str]
     return argv
 
 
+def granian_argv(*options: str, app: str = ASGI_APP) -> Callable[[int], list[str]]:
+    """The command line of a granian server with ``options``, as a function of its port."""
+
+    def argv(port: int) -> list[str]:
+        return python_module("granian", "--host", "127.0.0.1", "--port", str(port), *options, app)
+
+    return argv
+
+
 def waitress_argv(*options: str, app: str = WSGI_APP) -> Callable[[int], list[str]]:
     """The command line of a waitress server with ``options``, as a function of its port."""
 

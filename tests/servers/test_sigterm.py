@@ -149,6 +149,7 @@ def _case(server_id: str, stop: signal.Signals, drain: bool) -> Any:
         _case("runserver", signal.SIGINT, drain=False),
         _case("gunicorn-gthread", signal.SIGTERM, drain=False),
         _case("daphne", signal.SIGTERM, drain=False),
+        _case("granian", signal.SIGTERM, drain=False),
     ],
 )
 def test_stop_while_a_request_is_finishing(
