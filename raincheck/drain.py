@@ -16,6 +16,7 @@ import asyncio
 import atexit
 import logging
 import multiprocessing
+import threading
 import time
 from collections import Counter
 from multiprocessing import util as multiprocessing_util
@@ -101,10 +102,45 @@ def _names(jobs: list[Job]) -> str:
 
 
 def drain_for_exit() -> None:
-    """Drain for good: the process is about to end, later jobs run in the caller."""
+    """Drain for good: the process is about to end, later jobs run in the caller.
+
+    Every exit hook calls it; the first call drains. A later call on another
+    thread (a SIGTERM handler's, while the ``atexit`` drain runs) returns only
+    once that drain has ended, so that the signal it then hands on does not end
+    the process in the middle of it.
+    """
     state = process.current()
-    if state.exiting:
-        return
+    me = threading.get_ident()
+    with state.lock:
+        drainer = state.exit_drainer
+        if drainer is None:
+            state.exit_drainer = me
+    if drainer is None:
+        try:
+            _drain_for_exit(state)
+        finally:
+            state.exit_drained.set()
+    elif drainer != me:
+        deadline = state.exit_deadline
+        limit = None if deadline is None else deadline - time.monotonic() + EXIT_WAIT_MARGIN
+        state.exit_drained.wait(None if limit is None else max(0.0, limit))
+
+
+# How long past the exit drain's deadline a second exit hook waits for it: the
+# event loop gives the jobs it cancelled a second to end (raincheck.loop), and a
+# late drain is reported (LATE) before it returns.
+EXIT_WAIT_MARGIN = 5.0
+
+
+def can_drain_here() -> bool:
+    """Whether a SIGTERM handler may drain on this thread, which it interrupted:
+    not while it holds a lock the drain takes, nor in the middle of the exit
+    drain itself (it would return at once, and the signal end the drain)."""
+    state = process.current()
+    return state.exit_drainer != threading.get_ident() and process.holds_no_lock()
+
+
+def _drain_for_exit(state: process.ProcessState) -> None:
     if state.pool is None and state.loop is None and not buffers.requests_in_flight():
         # Nothing was ever handed off (or it all drained already): nothing to
         # wait for, and no reason to read settings that may not be configured.
@@ -115,7 +151,7 @@ def drain_for_exit() -> None:
     except ImproperlyConfigured as exc:
         timeout = conf.SHUTDOWN_TIMEOUT_DEFAULT
         logger.error("raincheck: %s Draining with the default %.0f s timeout.", exc, timeout)
-    deadline = time.monotonic() + timeout
+    deadline = state.exit_deadline = time.monotonic() + timeout
     try:
         buffers.hand_off_abandoned()
         # An event loop in this thread (uvicorn's, when SIGTERM arrives) cannot

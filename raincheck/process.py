@@ -30,7 +30,19 @@ class ProcessState:
     """The pool and the event loop for async jobs (each created on first use), the
     counters and the exit flag of one process."""
 
-    __slots__ = ("call_threads", "counters", "exiting", "lock", "loop", "pid", "pool", "seats")
+    __slots__ = (
+        "call_threads",
+        "counters",
+        "exit_deadline",
+        "exit_drained",
+        "exit_drainer",
+        "exiting",
+        "lock",
+        "loop",
+        "pid",
+        "pool",
+        "seats",
+    )
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -44,6 +56,11 @@ class ProcessState:
         self.seats: Seats | None = None
         self.call_threads: CallThreads | None = None
         self.exiting = False
+        # The exit drain runs once, on the thread of the first exit hook that
+        # calls it (raincheck.drain): its ident, its deadline, and when it ended.
+        self.exit_drainer: int | None = None
+        self.exit_deadline: float | None = None
+        self.exit_drained = threading.Event()
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:
         """The pool, created on first use; None once exit has begun, or where

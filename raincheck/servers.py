@@ -2,9 +2,10 @@
 
 - uWSGI with Python threads disabled never runs the pool's threads (W001): jobs
   then run in the caller, after the response, instead of being lost.
-- uvicorn, waitress and ``runserver`` end the process on SIGTERM without running
-  Python's exit hooks (W002). ``RAINCHECK_DRAIN_ON_SIGTERM`` installs a SIGTERM
-  handler that drains the pool first and then hands the signal on.
+- uvicorn, waitress, ``runserver`` and the workers of ``hypercorn --workers N``
+  end the process on SIGTERM without running Python's exit hooks (W002).
+  ``RAINCHECK_DRAIN_ON_SIGTERM`` installs a SIGTERM handler that drains the
+  pool first and then hands the signal on.
 - uWSGI does not run ``atexit`` hooks on every worker exit, so the drain is also
   attached to ``uwsgi.atexit``.
 """
@@ -69,6 +70,11 @@ def sigterm_fatal_server() -> str | None:
     for module, name in SIGTERM_FATAL_SERVERS.items():
         if module in sys.modules:
             return name
+    if "hypercorn" in sys.modules and multiprocessing.parent_process() is not None:
+        # A worker of `hypercorn --workers N` handles no signal: once one worker
+        # has stopped, hypercorn ends the others with SIGTERM (hypercorn/run.py),
+        # maybe in the middle of their exit drain (docs/servers.rst).
+        return "hypercorn --workers"
     return None
 
 

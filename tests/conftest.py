@@ -60,6 +60,8 @@ def _reset_state() -> None:
     scheduling.direct_path.open = False
     state = process.current()
     state.exiting = False
+    state.exit_drainer = state.exit_deadline = None
+    state.exit_drained.clear()
     if state.pool is None:
         state.counters = Counters()
     views.hooks.clear()

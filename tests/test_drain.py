@@ -6,6 +6,7 @@ import ctypes
 import logging
 import multiprocessing
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -246,3 +247,47 @@ def test_a_multiprocessing_child_runs_its_queued_jobs_before_it_ends(
     assert (done.returncode, done.stderr) == (0, "")
     expected = [f"{kind} {n}" for kind in ("async", "sync") for n in range(5)]
     assert sorted(ran.read_text().splitlines()) == expected
+
+
+SIGTERM_DURING_THE_EXIT_DRAIN = """
+import os, signal, sys, threading
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["raincheck"], RAINCHECK_MAX_WORKERS=1, RAINCHECK_DRAIN_ON_SIGTERM=True
+)
+import django
+django.setup()
+from raincheck import process, raincheck
+from tests.app.helpers import spy_on_idle
+from tests.app.jobs import HOLD_LIMIT
+
+spying = threading.Event()
+
+@raincheck
+def note(path, n):
+    if n == 0:
+        assert spying.wait(HOLD_LIMIT)
+        # The exit drain, on the main thread, waits for the pool: a supervisor
+        # (hypercorn's, for its last worker) sends SIGTERM now.
+        assert draining.wait(HOLD_LIMIT)
+        os.kill(os.getpid(), signal.SIGTERM)
+    with open(path, "a") as file:
+        file.write(f"{n}\\n")
+
+for n in range(10):
+    note.schedule(sys.argv[1], n)
+draining = spy_on_idle(process.current().pool)
+spying.set()
+# The script ends: the atexit drain runs on this thread.
+"""
+
+
+def test_sigterm_during_the_exit_drain_ends_the_process_after_the_drain(tmp_path: Path) -> None:
+    """With RAINCHECK_DRAIN_ON_SIGTERM, a SIGTERM that interrupts the atexit drain
+    waits for it: every queued job runs before the signal ends the process."""
+    script, ran = tmp_path / "exiting.py", tmp_path / "ran"
+    script.write_text(SIGTERM_DURING_THE_EXIT_DRAIN)
+    done = _python(script, tmp_path, str(ran))
+    # The drain hands the signal on when it is done, unless the process ended first.
+    assert done.returncode in {0, -signal.SIGTERM}, done.stderr
+    assert sorted(map(int, ran.read_text().split())) == list(range(10)), done.stderr

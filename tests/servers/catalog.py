@@ -21,6 +21,7 @@ from tests.servers.harness import (
     daphne_argv,
     granian_argv,
     gunicorn_argv,
+    hypercorn_argv,
     runserver_argv,
     uvicorn_argv,
     uwsgi_argv,
@@ -139,6 +140,15 @@ SERVERS: tuple[ServerSpec, ...] = (
         # Its workers are multiprocessing children (fork): they end with os._exit().
         # Django does not implement the lifespan protocol ("asginl": none).
         granian_argv("--interface", "asginl", "--workers", "1"),
+        asgi=True,
+        concurrent=True,
+        stop_signal=signal.SIGTERM,
+        graceful_stop=_send(signal.SIGTERM),
+    ),
+    ServerSpec(
+        "hypercorn",
+        "hypercorn",
+        hypercorn_argv(),
         asgi=True,
         concurrent=True,
         stop_signal=signal.SIGTERM,

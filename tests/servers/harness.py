@@ -174,6 +174,15 @@ def granian_argv(*options: str, app: str = ASGI_APP) -> Callable[[int], list[str
     return argv
 
 
+def hypercorn_argv(*options: str, app: str = ASGI_APP) -> Callable[[int], list[str]]:
+    """The command line of a hypercorn server with ``options``, as a function of its port."""
+
+    def argv(port: int) -> list[str]:
+        return python_module("hypercorn", "--bind", f"127.0.0.1:{port}", *options, app)
+
+    return argv
+
+
 def waitress_argv(*options: str, app: str = WSGI_APP) -> Callable[[int], list[str]]:
     """The command line of a waitress server with ``options``, as a function of its port."""
 

@@ -26,9 +26,10 @@ from tests.servers.checks import (
     FOUR_WORKERS,
     assert_all_ran_once,
     schedule_naps,
+    wait_handed_off,
 )
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import Server, count, uvicorn_argv
+from tests.servers.harness import Server, count, hypercorn_argv, uvicorn_argv
 
 pytestmark = pytest.mark.server
 
@@ -86,20 +87,41 @@ def test_drain_setting_under_gunicorn_drains_then_hands_sigterm_to_its_worker(
 UVICORN_WORKERS = dataclasses.replace(
     spec("uvicorn"), id="uvicorn-workers", argv=uvicorn_argv("--workers", "2")
 )
+# hypercorn's: its workers stop by themselves, and once one has, it ends the
+# others with SIGTERM, which they do not handle, maybe during their exit drain.
+HYPERCORN_WORKERS = dataclasses.replace(
+    spec("hypercorn"), id="hypercorn-workers", argv=hypercorn_argv("--workers", "2")
+)
 
 
-@pytest.mark.parametrize("spec", params([UVICORN_WORKERS]))
-def test_drain_setting_drains_uvicorn_workers_stopped_by_their_supervisor(
+@pytest.mark.parametrize("spec", params([UVICORN_WORKERS, HYPERCORN_WORKERS]))
+def test_drain_setting_drains_workers_stopped_by_their_supervisor(
     start: ServerFactory, spec: ServerSpec
 ) -> None:
     """SIGINT to ``uvicorn --workers 2`` reaches each worker as SIGTERM, which without
-    the setting ends it with its jobs: with it, the worker drains first."""
+    the setting ends it with its jobs: with it, the worker drains first. hypercorn
+    sends it to the worker still draining once the other has stopped: the
+    handler waits for that drain to end (it used to end the process at once)."""
     server = start(spec.id, spec.argv, env=DRAIN, stop_signal=signal.SIGKILL)
     pid = schedule_naps(server)
     server.send_signal(signal.SIGINT)
 
-    assert server.wait_exit(EXIT_DEADLINE) is not None, server.report("uvicorn did not stop")
+    assert server.wait_exit(EXIT_DEADLINE) is not None, server.report(f"{spec.id} did not stop")
     assert_all_ran_once(server, pid)
+
+
+@pytest.mark.parametrize("spec", params([HYPERCORN_WORKERS]))
+def test_w002_names_hypercorn_workers_which_die_on_sigterm(
+    start: ServerFactory, spec: ServerSpec
+) -> None:
+    """Without the setting, a worker of ``hypercorn --workers 2`` logs W002 at its
+    first hand-off, with the advice for a worker its supervisor stops."""
+    server = start(spec.id, spec.argv, env=FOUR_WORKERS, stop_signal=signal.SIGKILL)
+    schedule_naps(server)
+    wait_handed_off(server)  # W002 is logged as the first job is handed off
+    [w002] = w002_lines(server)
+    assert "hypercorn --workers ends the process on SIGTERM" in w002, server.report("W002")
+    assert "whatever signal it got" in w002, server.report("W002's hint")
 
 
 @pytest.mark.parametrize("spec", params(SIGTERM_FATAL))
