@@ -29,6 +29,7 @@ class RaincheckConfig(AppConfig):
         checks.register(check_on_success_middleware)
         checks.register(check_tasks_backend)
         servers.attach_uwsgi_exit_hook(drain_for_exit)
+        servers.attach_celery_exit_hook(drain_for_exit)
         # ready() runs while the server imports the app. A handler installed
         # before ours (gunicorn's workers) is chained to after the drain; one
         # installed after (uvicorn's CLI) re-raises SIGTERM into ours when done.

@@ -173,24 +173,25 @@ atexit.register(drain_for_exit)
 MULTIPROCESSING_EXIT_PRIORITY = 1_000
 
 
-def _hook_multiprocessing_exit(_: object = None) -> None:
+def _drain_at_multiprocessing_exit(_: object = None) -> None:
     """In a process that ``multiprocessing`` started, drain at its exit as well.
 
     A child started with the ``fork`` method (granian's workers) ends with
-    ``os._exit()`` once its target returns, so ``atexit`` hooks never run there;
-    multiprocessing's own exit function does, which runs the finalizers
-    registered with ``multiprocessing.util.Finalize`` (CPython's
-    Lib/multiprocessing/process.py, ``BaseProcess._bootstrap``). A child started
-    with ``spawn`` runs both, and the drain runs once.
+    ``os._exit()`` once its target returns, so ``atexit`` hooks never run there
+    (on Python 3.13 those it inherited are cleared as it starts); multiprocessing's
+    own exit function does run, and calls the finalizers registered with
+    ``multiprocessing.util.Finalize`` (CPython's Lib/multiprocessing/process.py,
+    ``BaseProcess._bootstrap``). billiard, the fork of multiprocessing behind
+    Celery's prefork pool, starts and ends its children the same way, with
+    multiprocessing's own finalizers. A child that runs both hooks (``spawn``)
+    drains once.
     """
-    if multiprocessing.parent_process() is not None:
-        multiprocessing_util.Finalize(
-            None, drain_for_exit, exitpriority=MULTIPROCESSING_EXIT_PRIORITY
-        )
+    multiprocessing_util.Finalize(None, drain_for_exit, exitpriority=MULTIPROCESSING_EXIT_PRIORITY)
 
 
 # A spawned child imports raincheck after it started. A forked one inherits this
-# module, but multiprocessing empties its finalizers as the child starts, and
-# only then calls the functions registered to run after its fork.
-_hook_multiprocessing_exit()
-multiprocessing_util.register_after_fork(drain_for_exit, _hook_multiprocessing_exit)
+# module, but multiprocessing (or billiard) empties the finalizers as the child
+# starts, then calls the functions registered to run after its fork: only there.
+if multiprocessing.parent_process() is not None:
+    _drain_at_multiprocessing_exit()
+multiprocessing_util.register_after_fork(drain_for_exit, _drain_at_multiprocessing_exit)

@@ -8,6 +8,8 @@
   pool first and then hands the signal on.
 - uWSGI does not run ``atexit`` hooks on every worker exit, so the drain is also
   attached to ``uwsgi.atexit``.
+- Celery's prefork pool ends its child processes with ``os._exit()`` right
+  after it sends ``worker_process_shutdown``: the drain is connected to it.
 """
 
 from __future__ import annotations
@@ -184,3 +186,24 @@ def attach_uwsgi_exit_hook(drain: Callable[[], None]) -> None:
             previous()
 
     uwsgi.atexit = on_exit  # type: ignore[attr-defined]
+
+
+def attach_celery_exit_hook(drain: Callable[[], None]) -> None:
+    """Drain as a Celery prefork child ends, where Celery is already imported.
+
+    billiard's pool worker sends Celery's ``worker_process_shutdown`` and then
+    calls ``os._exit()`` (billiard/pool.py, ``Worker._do_exit``): no exit hook of
+    Python's or multiprocessing's runs, so jobs that its tasks scheduled would
+    be lost. raincheck never imports Celery itself.
+    """
+    if "celery" not in sys.modules:
+        return
+    try:
+        from celery.signals import worker_process_shutdown
+    except ImportError:
+        return
+
+    def on_shutdown(**_: Any) -> None:
+        drain()
+
+    worker_process_shutdown.connect(on_shutdown, weak=False, dispatch_uid="raincheck.drain")

@@ -50,6 +50,19 @@ def test_importing_raincheck_without_settings_prints_nothing_at_exit(tmp_path: P
     assert (done.returncode, done.stderr) == (0, "")
 
 
+def test_the_app_imports_no_celery_to_drain_at_its_exit(tmp_path: Path) -> None:
+    """The drain is connected to Celery's worker_process_shutdown only where Celery
+    is already imported: raincheck never imports it itself."""
+    done = _python(
+        "from django.conf import settings; "
+        "settings.configure(INSTALLED_APPS=['raincheck']); "
+        "import django, sys; django.setup(); "
+        "print([name for name in ('celery', 'billiard') if name in sys.modules])",
+        tmp_path,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "[]\n", "")
+
+
 def test_invalid_settings_with_no_job_print_nothing_at_exit(tmp_path: Path) -> None:
     """An invalid setting is the system checks' business: exit says nothing if no job ran."""
     done = _python(
@@ -199,7 +212,7 @@ def test_a_job_holding_the_gil_past_the_deadline_is_reported(
 
 
 MULTIPROCESSING_CHILD = """
-import asyncio, multiprocessing, sys, time
+import asyncio, importlib, sys, time
 from django.conf import settings
 settings.configure(INSTALLED_APPS=["raincheck"], RAINCHECK_MAX_WORKERS=1)
 import django
@@ -224,26 +237,33 @@ def child(path):
         note_async.schedule(path, n)
 
 if __name__ == "__main__":
-    method, path = sys.argv[1:]
-    process = multiprocessing.get_context(method).Process(target=child, args=(path,))
+    package, method, path = sys.argv[1:]
+    context = importlib.import_module(package).get_context(method)
+    process = context.Process(target=child, args=(path,))
     process.start()
     process.join(60)
     sys.exit(process.exitcode)
 """
 
 
-@pytest.mark.parametrize("method", ["fork", "spawn"])
+@pytest.mark.parametrize(
+    ("package", "method"),
+    [("multiprocessing", "fork"), ("multiprocessing", "spawn"), ("billiard", "fork")],
+    ids=["fork", "spawn", "billiard-fork"],
+)
 def test_a_multiprocessing_child_runs_its_queued_jobs_before_it_ends(
-    tmp_path: Path, method: str
+    tmp_path: Path, package: str, method: str
 ) -> None:
     """multiprocessing ends a forked child with os._exit(), skipping atexit: the
-    drain runs from multiprocessing's own exit hook there (granian's workers).
-    A spawned child runs both hooks, and each job still runs once."""
+    drain runs from multiprocessing's own exit hook there (granian's workers),
+    and from billiard's, which is the same (Celery's prefork pool). A spawned
+    child runs both hooks, and each job still runs once."""
+    pytest.importorskip(package)
     if method not in multiprocessing.get_all_start_methods():
         pytest.skip(f"no {method!r} start method here")
     script, ran = tmp_path / "child.py", tmp_path / "ran"
     script.write_text(MULTIPROCESSING_CHILD)
-    done = _python(script, tmp_path, method, str(ran))
+    done = _python(script, tmp_path, package, method, str(ran))
     assert (done.returncode, done.stderr) == (0, "")
     expected = [f"{kind} {n}" for kind in ("async", "sync") for n in range(5)]
     assert sorted(ran.read_text().splitlines()) == expected
