@@ -22,7 +22,8 @@ class RaincheckConfig(AppConfig):
             check_settings,
             check_tasks_backend,
         )
-        from raincheck.drain import can_drain_here, drain_for_exit
+        from raincheck.drain import drain_for_exit, exit_drain_running_here
+        from raincheck.process import holds_no_lock
 
         checks.register(check_settings)
         checks.register(check_runtime)
@@ -34,7 +35,9 @@ class RaincheckConfig(AppConfig):
         # before ours (gunicorn's workers) is chained to after the drain; one
         # installed after (uvicorn's CLI) re-raises SIGTERM into ours when done.
         if not conf.problems() and conf.get().drain_on_sigterm:
-            servers.install_sigterm_drain(drain_for_exit, can_drain_here=can_drain_here)
+            servers.install_sigterm_drain(
+                drain_for_exit, can_drain_here=holds_no_lock, ending_here=exit_drain_running_here
+            )
         if not conf.problems() and conf.get().tasks_backend is not None:
             _make_routed_tasks()
 

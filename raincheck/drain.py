@@ -105,9 +105,9 @@ def drain_for_exit() -> None:
     """Drain for good: the process is about to end, later jobs run in the caller.
 
     Every exit hook calls it; the first call drains. A later call on another
-    thread (a SIGTERM handler's, while the ``atexit`` drain runs) returns only
-    once that drain has ended, so that the signal it then hands on does not end
-    the process in the middle of it.
+    thread (a SIGTERM handler's drain, while the ``atexit`` drain runs) returns
+    only once that drain has ended, so that the signal it then hands on does not
+    end the process in the middle of it.
     """
     state = process.current()
     me = threading.get_ident()
@@ -132,12 +132,11 @@ def drain_for_exit() -> None:
 EXIT_WAIT_MARGIN = 5.0
 
 
-def can_drain_here() -> bool:
-    """Whether a SIGTERM handler may drain on this thread, which it interrupted:
-    not while it holds a lock the drain takes, nor in the middle of the exit
-    drain itself (it would return at once, and the signal end the drain)."""
+def exit_drain_running_here() -> bool:
+    """Whether this thread is in the middle of the exit drain (a SIGTERM handler
+    asks: the signal must not end the process before the drain has)."""
     state = process.current()
-    return state.exit_drainer != threading.get_ident() and process.holds_no_lock()
+    return state.exit_drainer == threading.get_ident() and not state.exit_drained.is_set()
 
 
 def _drain_for_exit(state: process.ProcessState) -> None:

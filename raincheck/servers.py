@@ -110,7 +110,11 @@ def warn_once_at_first_hand_off(drain_on_sigterm: bool) -> None:
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
 
-def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[], bool]) -> bool:
+def install_sigterm_drain(
+    drain: Callable[[], None],
+    can_drain_here: Callable[[], bool],
+    ending_here: Callable[[], bool],
+) -> bool:
     """Drain on SIGTERM, then hand the signal to whatever handled it before.
 
     The handler runs on the main thread between two bytecodes, maybe while that
@@ -119,7 +123,9 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
     returns so the main thread can go on and let go of the lock, and takes the
     signal again once the drain is over (docs/design.rst, "SIGTERM"). Under
     gevent it runs in the event loop's hub, which must never wait: the drain
-    runs in a greenlet, which then hands the signal on itself.
+    runs in a greenlet, which then hands the signal on itself. A SIGTERM that
+    interrupts the exit drain itself (``ending_here()``) lets it finish: the
+    process is ending already, after the drain.
 
     Only the main thread may install signal handlers; elsewhere this does
     nothing and returns False.
@@ -145,29 +151,37 @@ def install_sigterm_drain(drain: Callable[[], None], can_drain_here: Callable[[]
             state["drained"] = True
             hand_on()
 
+    def drain_elsewhere(hand_on: Callable[[], None]) -> None:
+        state["draining"] = True
+        try:
+            _thread.start_new_thread(drain_then, (hand_on,))
+        except RuntimeError:
+            # The interpreter is shutting down (no thread starts then, Python
+            # 3.12 and later): the exit drain runs anyway, before it ends.
+            state["draining"] = False
+
     def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if state["drained"]:
             pass_on(signum, frame)
-        elif state["draining"]:
-            return  # a second SIGTERM: the drain's deadline already bounds the wait
+        elif state["draining"] or ending_here():
+            # A second SIGTERM, or one that came during the exit drain: a drain
+            # is under way, its deadline bounds the wait, and the process ends
+            # after it. Ending the process now would lose its jobs.
+            return
         elif greenlets.patched():
             # Under gevent the handler runs in the hub, which may not wait for
             # anything: the drain gets a greenlet of its own (gevent's patched
             # _thread), as gunicorn's gevent worker does for its own quit.
-            state["draining"] = True
-            _thread.start_new_thread(drain_then, (lambda: pass_on(signum, None),))
+            drain_elsewhere(lambda: pass_on(signum, None))
         elif can_drain_here():
             state["draining"] = True
             drain()
             state["drained"] = True
             pass_on(signum, frame)
         else:
-            state["draining"] = True
             # _thread, not threading: Thread.start() takes threading's own
             # locks, which the interrupted main thread may hold too.
-            _thread.start_new_thread(
-                drain_then, (lambda: signal.pthread_kill(main, signal.SIGTERM),)
-            )
+            drain_elsewhere(lambda: signal.pthread_kill(main, signal.SIGTERM))
 
     signal.signal(signal.SIGTERM, on_sigterm)
     return True

@@ -101,7 +101,7 @@ def test_drain_setting_drains_workers_stopped_by_their_supervisor(
     """SIGINT to ``uvicorn --workers 2`` reaches each worker as SIGTERM, which without
     the setting ends it with its jobs: with it, the worker drains first. hypercorn
     sends it to the worker still draining once the other has stopped: the
-    handler waits for that drain to end (it used to end the process at once)."""
+    handler lets that drain finish (it used to end the process at once)."""
     server = start(spec.id, spec.argv, env=DRAIN, stop_signal=signal.SIGKILL)
     pid = schedule_naps(server)
     server.send_signal(signal.SIGINT)
