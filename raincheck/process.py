@@ -64,14 +64,15 @@ class ProcessState:
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:
         """The pool, created on first use; None once exit has begun, or where
-        threads cannot run (uWSGI without threads): the caller runs the jobs."""
+        its threads could not run its jobs (uWSGI without threads, RQ's work
+        horse, which ends as its job returns): the caller runs the jobs."""
         pool = self.pool
         if pool is not None:
             return pool
         with self.lock:
             if self.pool is None and not self.exiting:
                 servers.warn_once_at_first_hand_off(settings.drain_on_sigterm)
-                if servers.threads_disabled():
+                if servers.threads_disabled() or servers.in_rq_work_horse():
                     return None
                 self.pool = Pool(
                     settings.max_workers,
@@ -89,7 +90,7 @@ class ProcessState:
         loop = self.loop
         if loop is not None:
             return loop
-        if greenlets.patched() or servers.threads_disabled():
+        if greenlets.patched() or servers.threads_disabled() or servers.in_rq_work_horse():
             return None
         with self.lock:
             if self.loop is None and not self.exiting:

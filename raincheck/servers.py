@@ -10,6 +10,8 @@
   attached to ``uwsgi.atexit``.
 - Celery's prefork pool ends its child processes with ``os._exit()`` right
   after it sends ``worker_process_shutdown``: the drain is connected to it.
+- RQ ends its work horse with ``os._exit()`` right after the job, with no hook
+  at all: there jobs run in the caller.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import _thread
 import importlib
 import logging
 import multiprocessing
+import os
 import signal
 import sys
 import threading
@@ -65,6 +68,16 @@ def uwsgi_module() -> ModuleType | None:
 def threads_disabled() -> bool:
     uwsgi = uwsgi_module()
     return uwsgi is not None and not getattr(uwsgi, "has_threads", True)
+
+
+def in_rq_work_horse() -> bool:
+    """Whether this is a process RQ started to run one job (its work horse).
+
+    RQ ends it with ``os._exit()`` as soon as the job returns, with no hook
+    before (rq/worker/base.py, ``main_work_horse``): jobs queued on a pool there
+    would be lost, so they run in the caller. RQ sets ``RQ_JOB_ID`` in it.
+    """
+    return "rq" in sys.modules and "RQ_JOB_ID" in os.environ
 
 
 def sigterm_fatal_server() -> str | None:
