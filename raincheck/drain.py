@@ -122,8 +122,8 @@ def drain_for_exit() -> None:
             state.exit_drained.set()
     elif drainer != me:
         deadline = state.exit_deadline
-        limit = None if deadline is None else deadline - time.monotonic() + EXIT_WAIT_MARGIN
-        state.exit_drained.wait(None if limit is None else max(0.0, limit))
+        late = None if deadline is None else deadline + EXIT_WAIT_MARGIN - time.monotonic()
+        state.exit_drained.wait(None if late is None else max(0.0, late))
 
 
 # How long past the exit drain's deadline a second exit hook waits for it: the

@@ -72,7 +72,7 @@ class ProcessState:
         with self.lock:
             if self.pool is None and not self.exiting:
                 servers.warn_once_at_first_hand_off(settings.drain_on_sigterm)
-                if servers.threads_disabled() or servers.in_rq_work_horse():
+                if servers.jobs_run_in_caller():
                     return None
                 self.pool = Pool(
                     settings.max_workers,
@@ -90,7 +90,7 @@ class ProcessState:
         loop = self.loop
         if loop is not None:
             return loop
-        if greenlets.patched() or servers.threads_disabled() or servers.in_rq_work_horse():
+        if greenlets.patched() or servers.jobs_run_in_caller():
             return None
         with self.lock:
             if self.loop is None and not self.exiting:

@@ -80,6 +80,13 @@ def in_rq_work_horse() -> bool:
     return "rq" in sys.modules and "RQ_JOB_ID" in os.environ
 
 
+def jobs_run_in_caller() -> bool:
+    """Whether this process can have no pool or loop: their threads would never
+    run (uWSGI without threads), or the process ends as its job returns (RQ's
+    work horse). The caller runs the jobs instead."""
+    return threads_disabled() or in_rq_work_horse()
+
+
 def sigterm_fatal_server() -> str | None:
     """The name of the SIGTERM-fatal server this process runs under, if any."""
     for module, name in SIGTERM_FATAL_SERVERS.items():

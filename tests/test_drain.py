@@ -24,18 +24,16 @@ from raincheck.testing import wait_idle
 from tests.app import jobs
 from tests.app.helpers import current_pool, in_thread, spy_on_idle
 from tests.app.jobs import HOLD_LIMIT, Gate
-from tests.servers.harness import REPO_ROOT
+from tests.tasks.processes import standalone_env
 
 
 def _python(code: str | Path, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``code`` (a string for ``-c``, or a script) in a fresh interpreter without settings."""
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    env["PYTHONPATH"] = str(REPO_ROOT)
     program = [str(code)] if isinstance(code, Path) else ["-c", code]
     return subprocess.run(
         [sys.executable, *program, *args],
         cwd=cwd,
-        env=env,
+        env=standalone_env(),
         capture_output=True,
         text=True,
         timeout=60,

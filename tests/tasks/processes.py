@@ -102,6 +102,13 @@ def wait_until(condition: Callable[[], bool], what: str, *processes: Process) ->
     raise AssertionError(f"{what} did not happen within {DEADLINE} s\n{logs}")
 
 
+def standalone_env(**extra: str) -> dict[str, str]:
+    """The environment of a script that configures Django itself (no
+    DJANGO_SETTINGS_MODULE), with the repository importable, plus ``extra``."""
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    return env | {"PYTHONPATH": str(REPO_ROOT), **extra}
+
+
 def migrated_env(
     settings: str, data_dir: Path, extra: dict[str, str] | None = None
 ) -> dict[str, str]:

@@ -12,14 +12,13 @@ the jobs are in tests/tasks/worker_jobs.py.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.tasks.processes import REPO_ROOT, Process, wait_until
+from tests.tasks.processes import REPO_ROOT, Process, standalone_env, wait_until
 from tests.tasks.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = [
@@ -36,12 +35,7 @@ EXPECTED = sorted(f"ran {b}-{n}" for b in range(BATCHES) for n in range(JOBS_PER
 
 
 def _env(redis: RedisServer, events: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    return env | {
-        "PYTHONPATH": str(REPO_ROOT),
-        "RAINCHECK_TEST_BROKER": f"{redis.url}/0",
-        "RAINCHECK_TEST_EVENTS": str(events),
-    }
+    return standalone_env(RAINCHECK_TEST_BROKER=f"{redis.url}/0", RAINCHECK_TEST_EVENTS=str(events))
 
 
 def _run(code: str, env: dict[str, str]) -> None:
