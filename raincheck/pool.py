@@ -173,8 +173,7 @@ class Pool:
         with self._lock:
             taken = self._take(me, worker)
         while taken is not None:
-            wall = time.monotonic()
-            outcomes = self._outcomes[me]
+            wall, outcomes = time.monotonic(), self._outcomes[me]
             if not run_step(self._run_job, self.running, me, *taken, outcomes=outcomes):
                 return  # in the child of a job's fork (raincheck.steps)
             now = time.monotonic()
@@ -187,7 +186,8 @@ class Pool:
                 # With running[me] gone: wait_idle() never returns before stats() add up.
                 self.counters.add(succeeded=outcomes[0], failed=outcomes[1])
                 waiting = 0 if self._idle_workers else len(self._queue)
-                if self._budget.step_done(now - wall, sum(outcomes), now, waiting):
+                callers_wait = bool(self._line) or 0 < self._max_queue <= len(self._backlog)
+                if self._budget.step_done(now - wall, sum(outcomes), now, waiting, callers_wait):
                     self._wake()
                 taken = self._take(me, worker)
         self._on_worker_exit()

@@ -10,13 +10,19 @@ target by trying (a simple form of .NET's hill-climbing):
 - Up: when a worker finishes a slow step (``SLOW_STEP``) with jobs still
   waiting, the target doubles, on probation, unless the pool's threads
   already used so much CPU in the last ``WINDOW`` that twice as many would
-  hold the GIL more than ``GIL_SHARE`` of the time. It is kept if, in the
-  next window, the jobs waiting fell to half (the threads caught up with a
-  backlog), or that window finished at least ``GAIN`` times as many jobs per
-  second as the last one in which no worker went idle.
+  hold the GIL more than ``GIL_SHARE`` of the time, and the queue still has
+  room: once it is full, the callers wait for the pool (or run or drop
+  jobs), so the GIL it would leave them is of no use to them. It is kept
+  if, in the next window, the jobs waiting fell to half (the threads caught
+  up with a backlog), or that window finished at least ``GAIN`` times as
+  many jobs per second as the last one in which no worker went idle.
 - Down: after a window in which no worker went idle, the target drops by a
   quarter (not below ``CORE_THREADS``), on probation: kept unless the next
-  window finishes fewer than ``1 / GAIN`` times as many jobs per second.
+  window finishes fewer than ``1 / GAIN`` times as many jobs per second as
+  the best window since the target last grew, not just the last one:
+  steps down that each lose a little less than that must not add up to a
+  pool that finishes half the jobs. (That best is forgotten when no window
+  has come near it for ``MAX_HOLD``: the jobs have changed.)
 
 Only windows in which no worker went idle measure what the threads can do:
 in the others the jobs that came were all there was to do, so a load that
@@ -69,6 +75,8 @@ class ThreadBudget:
     __slots__ = (
         "_backlog",
         "_before",
+        "_best",
+        "_best_at",
         "_cap",
         "_capacity",
         "_cpu",
@@ -90,6 +98,11 @@ class ThreadBudget:
         # Jobs per second the current target finished in a window with no
         # worker idle: what it can do. None until measured.
         self._capacity: float | None = None
+        # The most jobs per second of such a window since the target last grew:
+        # what a trial down is judged against. Forgotten once no window has come
+        # near it for MAX_HOLD (the jobs have changed).
+        self._best: float | None = None
+        self._best_at = now
         self._done = 0
         self._cpu = 0.0
         self._marks = threading.local()  # each worker's last (monotonic, thread_time)
@@ -106,10 +119,13 @@ class ThreadBudget:
         """A worker found no job to run."""
         self._slack = True
 
-    def step_done(self, wall: float, done: int, now: float, waiting: int) -> bool:
+    def step_done(
+        self, wall: float, done: int, now: float, waiting: int, callers_wait: bool = False
+    ) -> bool:
         """A worker finished ``done`` jobs in a step of ``wall`` seconds, leaving
         ``waiting`` jobs and no worker idle; whether the target grew (and more
-        threads should start). Called on the worker's thread."""
+        threads should start). ``callers_wait``: the queue is full, so callers
+        wait for room, or run or drop jobs. Called on the worker's thread."""
         before, cap = self.target, self._cap
         self._done += done
         mark: tuple[float, float] | None = self._marks.__dict__.get("mark")
@@ -126,7 +142,7 @@ class ThreadBudget:
             and self._trial is None
             and self.target < cap
             and now >= self._wait_until[UP]
-            and self._gil_to_spare()
+            and (callers_wait or self._gil_to_spare())
         ):
             self._start_trial(UP, min(cap, 2 * self.target), now)
             self._backlog = waiting
@@ -138,6 +154,7 @@ class ThreadBudget:
         target = max(min(CORE_THREADS, cap), min(threads, cap))
         if target != self.target:
             self.target, self._capacity, self._trial = target, None, None
+            self._best = None
 
     def _gil_to_spare(self) -> bool:
         # Twice the threads would hold the GIL about twice as long. Under gevent
@@ -153,19 +170,17 @@ class ThreadBudget:
         rate = self._done / elapsed
         saturated = not self._slack
         trial, capacity = self._trial, self._capacity
+        kept = trial is None
         if trial is not None:
             self._trial = None
-            if trial == UP:
-                caught_up = self._backlog >= 2 * self._before and 2 * waiting <= self._backlog
-                helped = capacity is not None and rate >= GAIN * capacity
-                kept = caught_up or (saturated and helped)
-            else:
-                kept = not saturated or capacity is None or rate * GAIN >= capacity
+            kept = self._trial_kept(trial, rate, saturated, waiting)
             if kept:
                 self._hold[trial] = HOLD
                 # Neither undo at once what was just kept, nor redo what it undid.
                 self._wait_until[1 - trial] = max(self._wait_until[1 - trial], now + HOLD)
                 self._capacity = rate if saturated else None
+                if trial == UP:
+                    self._best = None  # measured again at the new target
             else:
                 self.target = self._before  # its capacity is still the one measured
                 if saturated and capacity is not None:  # the threads did not help
@@ -175,6 +190,8 @@ class ThreadBudget:
                     self._wait_until[trial] = now + WINDOW
         elif saturated:
             self._capacity = rate
+        if saturated and kept:  # measured at the target that stays
+            self._remember(rate, now)
         self.cpu_share = self._cpu / elapsed
         self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
         if (
@@ -184,3 +201,20 @@ class ThreadBudget:
             and now >= self._wait_until[DOWN]
         ):
             self._start_trial(DOWN, max(CORE_THREADS, self.target - self.target // 4), now)
+
+    def _trial_kept(self, trial: int, rate: float, saturated: bool, waiting: int) -> bool:
+        capacity = self._capacity
+        if trial == UP:
+            caught_up = self._backlog >= 2 * self._before and 2 * waiting <= self._backlog
+            helped = capacity is not None and rate >= GAIN * capacity
+            return caught_up or (saturated and helped)
+        best = max(capacity or 0.0, self._best or 0.0) or None
+        return not saturated or best is None or rate * GAIN >= best
+
+    def _remember(self, rate: float, now: float) -> None:
+        """Keep ``rate`` as the best, if it is (or the best is forgotten)."""
+        best = self._best
+        if best is None or rate >= best or now - self._best_at > MAX_HOLD:
+            self._best, self._best_at = rate, now
+        elif rate * GAIN >= best:
+            self._best_at = now  # still what the threads can do

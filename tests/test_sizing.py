@@ -4,6 +4,7 @@ compute, and never judged on a window in which the jobs were all there was to do
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable
 from unittest import mock
 
@@ -23,6 +24,7 @@ def run(
     waiting: int = 1000,
     idle: bool = False,
     cpu_share: float = 0.0,
+    callers_wait: bool = False,
 ) -> list[int]:
     """Tell ``budget`` of slow steps for ``seconds``, finishing ``jobs_per_second(target)``;
     the targets it had, step by step."""
@@ -36,7 +38,7 @@ def run(
         if idle:
             budget.went_idle()
         with mock.patch("time.thread_time", return_value=cpu):
-            budget.step_done(2 * sizing.SLOW_STEP, done, now, waiting)
+            budget.step_done(2 * sizing.SLOW_STEP, done, now, waiting, callers_wait)
         targets.append(budget.target)
     return targets
 
@@ -84,6 +86,15 @@ def test_jobs_that_compute_get_no_more_threads() -> None:
     assert max(targets) == CORE_THREADS
 
 
+def test_jobs_that_wait_get_threads_once_callers_wait_for_the_pool() -> None:
+    """The pool's threads hold the GIL 40 % of the time (a job's wake-up costs more
+    on a busy machine), but the queue is full: the callers wait for the pool, not
+    for the GIL, so more threads are tried, and kept as they finish more jobs."""
+    budget = ThreadBudget(CAP, 0.0)
+    targets = run(budget, 5.0, waits, cpu_share=0.4, callers_wait=True)
+    assert targets[-1] == CAP
+
+
 def test_threads_that_are_not_needed_come_down_by_trying() -> None:
     """At the cap, a quarter fewer threads finish as many jobs: down to the core."""
     budget = ThreadBudget(CAP, 0.0)
@@ -103,3 +114,21 @@ def test_threads_that_are_needed_stay_after_a_trial_down() -> None:
     assert min(targets) == CAP - CAP // 4
     below = sum(1 for t in targets if t < CAP) * STEP
     assert below < 2.0  # trials of half a second: at 5, 10, 20 s
+
+
+def sublinear(target: int) -> float:
+    """Jobs that wait, sharing the GIL: a quarter fewer threads finish 13 % fewer."""
+    return 1000.0 * math.sqrt(target)
+
+
+def test_steps_down_that_each_lose_a_little_do_not_add_up() -> None:
+    """Each trial down loses less than a trial may (1 / GAIN), but they are judged
+    against the best the threads did, so the pool stays within that of it rather
+    than sliding to the core with two thirds of its jobs per second gone."""
+    budget = ThreadBudget(CAP, 0.0)
+    budget.resized(CAP, CAP)
+    targets = run(budget, HOLD + 60.0, sublinear)
+    kept = [t for t in targets if sublinear(t) * sizing.GAIN >= sublinear(CAP)]
+    assert min(targets) == CAP - CAP // 4 - (CAP - CAP // 4) // 4  # one trial below
+    below = sum(1 for t in targets if t not in kept) * STEP
+    assert below < 3.0  # trials of half a second, each failure waiting longer
