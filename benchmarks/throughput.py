@@ -5,7 +5,7 @@ a few setups side by side, each setup in a server process of its own:
 
 - ``io``: gunicorn ``gthread`` 2 x 4 serving ``/scheduled/`` (5 jobs of 5 ms
   ``time.sleep``): raincheck's default elastic pool, raincheck with the old
-  fixed-size pool (``RAINCHECK_MAX_WORKERS = 6``), dj-raincheck.
+  fixed-size pool (6 threads, ``BENCH_FIXED_POOL``), dj-raincheck.
 - ``async``: uvicorn serving an async view that schedules 5 ``async def`` jobs
   of 5 ms ``asyncio.sleep``: raincheck, the same view without jobs,
   the same jobs as bare tasks on uvicorn's own loop (what a view could do
@@ -61,7 +61,8 @@ class Case:
     env: tuple[tuple[str, str], ...] = ()
 
 
-FIXED_POOL: Final = (("BENCH_MAX_WORKERS", "6"),)  # raincheck's default before the elastic pool
+# raincheck's pool before it was elastic: 6 threads (its default then), no trials.
+FIXED_POOL: Final = (("BENCH_MAX_WORKERS", "6"), ("BENCH_FIXED_POOL", "1"))
 CASES: Final = (
     Case("io_raincheck", "io", "gunicorn", "raincheck", "/scheduled/"),
     Case("io_raincheck_6", "io", "gunicorn", "raincheck", "/scheduled/", FIXED_POOL),

@@ -16,8 +16,10 @@ target by trying (a simple form of .NET's hill-climbing):
   if, in the next window, the jobs waiting fell to half (the threads caught
   up with a backlog), or that window finished at least ``GAIN`` times as
   many jobs per second as the last one in which no worker went idle.
-- Down: after a window in which no worker went idle, the target drops by a
-  quarter (not below ``CORE_THREADS``), on probation: kept unless the next
+- Down: after a window in which no worker went idle, while the queue has
+  room, the target drops by a quarter (not below ``CORE_THREADS``), on
+  probation (with the queue full, the callers wait for these threads: a
+  window's noise must not take them away): kept unless the next
   window finishes fewer than ``1 / GAIN`` times as many jobs per second as
   the best window since the target last grew, not just the last one:
   steps down that each lose a little less than that must not add up to a
@@ -135,7 +137,7 @@ class ThreadBudget:
                 self._cpu += cpu - mark[1]
             self._marks.mark = (now, cpu)
         if now - self._since >= WINDOW:
-            self._window_ended(now, waiting)
+            self._window_ended(now, waiting, callers_wait)
         if (
             wall > SLOW_STEP
             and waiting
@@ -165,7 +167,7 @@ class ThreadBudget:
         self._trial, self._before, self.target = direction, self.target, target
         self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
 
-    def _window_ended(self, now: float, waiting: int) -> None:
+    def _window_ended(self, now: float, waiting: int, callers_wait: bool) -> None:
         elapsed = now - self._since
         rate = self._done / elapsed
         saturated = not self._slack
@@ -197,6 +199,7 @@ class ThreadBudget:
         if (
             trial is None
             and saturated
+            and not callers_wait
             and self.target > CORE_THREADS
             and now >= self._wait_until[DOWN]
         ):

@@ -104,6 +104,15 @@ def test_threads_that_are_not_needed_come_down_by_trying() -> None:
     assert targets[-1] == CORE_THREADS
 
 
+def test_no_trial_down_while_callers_wait_for_the_pool() -> None:
+    """Threads that finish no more jobs come down (above), but not while the
+    queue is full: then the requests wait for them."""
+    budget = ThreadBudget(CAP, 0.0)
+    budget.resized(CAP, CAP)
+    targets = run(budget, HOLD + 10.0, flat, callers_wait=True)
+    assert min(targets) == CAP
+
+
 def test_threads_that_are_needed_stay_after_a_trial_down() -> None:
     """At the cap, a quarter fewer threads finish a quarter fewer jobs: back to the cap,
     and the next trial down waits longer."""

@@ -7,6 +7,7 @@ process (``tally``), so that a graceful stop can be checked for lost jobs.
 from __future__ import annotations
 
 import asyncio
+import os
 
 from django.http import HttpRequest, HttpResponse
 
@@ -41,6 +42,14 @@ _schedule_cpu = None if _peer is None else _peer.schedulable(cpu_job)
 _schedule_async = None if _peer is None else _peer.schedulable(async_io_job)
 # raincheck is loaded by now: its pool's peak is read before its drain forgets it.
 tally.register_before_drain()
+
+if "BENCH_FIXED_POOL" in os.environ:
+    # raincheck's pool before it was elastic: a thread started for each job that
+    # waits, up to RAINCHECK_MAX_WORKERS, and no trials either way (its core is
+    # its cap). The pool reads CORE_THREADS when it is made, at the first job.
+    from raincheck import sizing
+
+    sizing.CORE_THREADS = int(os.environ["BENCH_MAX_WORKERS"])  # type: ignore[misc]
 
 
 def no_jobs(request: HttpRequest) -> HttpResponse:
