@@ -28,6 +28,7 @@ from typing import Any, Final
 from asgiref.sync import SyncToAsync, ThreadSensitiveContext
 from django.core.signals import got_request_exception, request_finished, request_started
 
+from raincheck.admission import wait_for_room
 from raincheck.handoff import hand_off
 from raincheck.jobs import Job
 
@@ -120,6 +121,7 @@ def open_buffer(**kwargs: Any) -> None:
     if request is not None:
         _by_asgi_request[request] = buffer
         weakref.finalize(request, _orphaned, buffer)
+        wait_for_room()  # block, under ASGI (raincheck.admission)
 
 
 def close_buffer(**kwargs: Any) -> None:
