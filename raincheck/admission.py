@@ -44,11 +44,10 @@ def wait_for_room() -> None:
         waiting += 1
         changed.notify_all()
     try:
-        while _full(settings.max_queue):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
+        while (remaining := deadline - time.monotonic()) > 0:
             time.sleep(min(POLL, remaining))
+            if not _full(settings.max_queue):
+                return
     finally:
         with changed:
             waiting -= 1

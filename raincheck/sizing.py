@@ -211,7 +211,9 @@ class ThreadBudget:
             caught_up = self._backlog >= 2 * self._before and 2 * waiting <= self._backlog
             helped = capacity is not None and rate >= GAIN * capacity
             return caught_up or (saturated and helped)
-        best = max(capacity or 0.0, self._best or 0.0) or None
+        # Every saturated window at the target that stays is remembered, so the
+        # best is never below the capacity, and is None only while it is.
+        best = self._best
         return not saturated or best is None or rate * GAIN >= best
 
     def _remember(self, rate: float, now: float) -> None:
