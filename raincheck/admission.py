@@ -40,11 +40,12 @@ def wait_for_room() -> None:
     if not _full(settings.max_queue):
         return
     deadline = time.monotonic() + settings.block_timeout
+    state = process.current()
     with changed:
         waiting += 1
         changed.notify_all()
     try:
-        while (remaining := deadline - time.monotonic()) > 0:
+        while (remaining := _until(deadline, state.stop_deadline()) - time.monotonic()) > 0:
             time.sleep(min(POLL, remaining))
             if not _full(settings.max_queue):
                 return
@@ -52,6 +53,11 @@ def wait_for_room() -> None:
         with changed:
             waiting -= 1
             changed.notify_all()
+
+
+def _until(deadline: float, stop_by: float | None) -> float:
+    # Never past the stop's deadline: a request waiting here holds the exit.
+    return deadline if stop_by is None else min(deadline, stop_by)
 
 
 def _full(max_queue: int) -> bool:

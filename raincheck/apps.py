@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 from django.apps import AppConfig
 from django.core import checks
 
@@ -23,7 +25,7 @@ class RaincheckConfig(AppConfig):
             check_tasks_backend,
         )
         from raincheck.drain import drain_for_exit, exit_drain_running_here
-        from raincheck.process import holds_no_lock
+        from raincheck.process import holds_no_lock, note_stop
 
         checks.register(check_settings)
         checks.register(check_runtime)
@@ -34,10 +36,14 @@ class RaincheckConfig(AppConfig):
         # ready() runs while the server imports the app. A handler installed
         # before ours (gunicorn's workers) is chained to after the drain; one
         # installed after (uvicorn's CLI) re-raises SIGTERM into ours when done.
-        if not conf.problems() and conf.get().drain_on_sigterm:
+        drain_on_sigterm = not conf.problems() and conf.get().drain_on_sigterm
+        if drain_on_sigterm:
             servers.install_sigterm_drain(
                 drain_for_exit, can_drain_here=holds_no_lock, ending_here=exit_drain_running_here
             )
+        # A stop the server handles itself starts the deadline (raincheck.process).
+        stops = [signal.SIGINT] if drain_on_sigterm else [signal.SIGTERM, signal.SIGINT]
+        servers.watch_stop_signals(note_stop, stops)
         if not conf.problems() and conf.get().tasks_backend is not None:
             _make_routed_tasks()
 

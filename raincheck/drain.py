@@ -18,13 +18,10 @@ import logging
 import multiprocessing
 import threading
 import time
-from collections import Counter
 from multiprocessing import util as multiprocessing_util
 
-from django.core.exceptions import ImproperlyConfigured
-
 from raincheck import buffers, conf, process
-from raincheck.jobs import Job, in_job
+from raincheck.jobs import in_job, job_names
 
 logger = logging.getLogger("raincheck")
 
@@ -53,13 +50,16 @@ def refuse_inside_a_job(what: str) -> None:
         )
 
 
-def _drain(timeout: float | None) -> None:
+def _drain(timeout: float | None, setting: float | None = None) -> None:
+    """Drain within ``timeout``; ``setting`` is the timeout the warnings name, when
+    part of it went by before the drain began (the exit drain's)."""
     state = process.current()
     pool, loop = state.pool, state.loop
     if pool is None and loop is None:
         return
     if timeout is None:
         timeout = conf.get().shutdown_timeout
+    said = timeout if setting is None else setting
     started = time.monotonic()
     running = pool.load()[1] if pool is not None else []
     # One deadline for both: the pool's threads and the loop's tasks run meanwhile.
@@ -78,27 +78,20 @@ def _drain(timeout: float | None) -> None:
             "kept every other thread from running (C code holding the GIL). Running when "
             "the drain began: %s",
             late,
-            timeout,
+            said,
             ", ".join(job[0].name for job in running) or "none",
         )
     if unfinished or cancelled:
-        parts = [_names(unfinished)] if unfinished else []
+        parts = [job_names(unfinished)] if unfinished else []
         if cancelled:
-            parts.append(f"async jobs cancelled: {_names(cancelled)}")
+            parts.append(f"async jobs cancelled: {job_names(cancelled)}")
         names = "; ".join(parts)
         logger.warning(
             "raincheck: %d job(s) did not finish within the %.1f s shutdown timeout: %s",
             len(unfinished) + len(cancelled),
-            timeout,
+            said,
             names,
         )
-
-
-def _names(jobs: list[Job]) -> str:
-    """Each job's name once, in order, with how many there were when more than one
-    (a backlog of thousands is a few names, not a line of thousands)."""
-    counts = Counter(job[0].name for job in jobs)
-    return ", ".join(name if n == 1 else f"{name} (x{n})" for name, n in counts.items())
 
 
 def drain_for_exit() -> None:
@@ -145,12 +138,10 @@ def _drain_for_exit(state: process.ProcessState) -> None:
         # wait for, and no reason to read settings that may not be configured.
         state.exiting = True
         return
-    try:
-        timeout = conf.get().shutdown_timeout
-    except ImproperlyConfigured as exc:
-        timeout = conf.SHUTDOWN_TIMEOUT_DEFAULT
-        logger.error("raincheck: %s Draining with the default %.0f s timeout.", exc, timeout)
-    deadline = state.exit_deadline = time.monotonic() + timeout
+    # From the stop signal, if the server's handler passed one on (ProcessState.stop_deadline).
+    began = state.stop_signalled if state.stop_signalled is not None else time.monotonic()
+    timeout = process.shutdown_timeout()
+    deadline = state.exit_deadline = began + timeout
     try:
         buffers.hand_off_abandoned()
         # An event loop in this thread (uvicorn's, when SIGTERM arrives) cannot
@@ -162,7 +153,7 @@ def _drain_for_exit(state: process.ProcessState) -> None:
     finally:
         state.exiting = True
     # Not shutdown(): a SIGTERM may arrive while this thread runs a job.
-    _drain(max(0.0, deadline - time.monotonic()))
+    _drain(max(0.0, deadline - time.monotonic()), setting=timeout)
 
 
 atexit.register(drain_for_exit)

@@ -12,7 +12,7 @@ import os
 
 from raincheck import conf, process, signals
 from raincheck.backlog import Overflow
-from raincheck.jobs import Job, in_job, run, send_robust
+from raincheck.jobs import Job, in_job, job_names, run, send_robust
 from raincheck.stats import Counters
 
 logger = logging.getLogger("raincheck")
@@ -77,6 +77,19 @@ def _hand_off(jobs: list[Job], settings: conf.Conf) -> None:
 def _overflowed(overflow: Overflow, settings: conf.Conf, counters: Counters) -> None:
     """Report the jobs dropped, and run those the caller must, counting both."""
     dropped, to_run = overflow.dropped, overflow.run_in_caller
+    if to_run and process.stop_overdue():
+        # The process is stopping and its deadline has passed: running them here
+        # would hold its exit (ProcessState.stop_deadline). Dropped and named, as
+        # the drain does with the jobs it has no time left for.
+        counters.add(dropped=len(to_run))
+        logger.warning(
+            "raincheck: %d job(s) did not finish within the %.1f s shutdown timeout "
+            "(no room in the queue by then): %s",
+            len(to_run),
+            process.shutdown_timeout(report=False),
+            job_names(to_run),
+        )
+        to_run = []
     counters.add(dropped=len(dropped), ran_in_caller=len(to_run))
     policy = settings.backpressure
     for fn, args, kwargs, _ in dropped:

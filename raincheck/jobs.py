@@ -14,6 +14,7 @@ import inspect
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
@@ -53,6 +54,14 @@ class JobFunction(Protocol):
 
 
 Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any], contextvars.Context]
+
+
+def job_names(jobs: list[Job]) -> str:
+    """Each job's name once, in order, with how many there were when more than one
+    (a backlog of thousands is a few names in a log line, not thousands)."""
+    counts = Counter(job[0].name for job in jobs)
+    return ", ".join(name if n == 1 else f"{name} (x{n})" for name, n in counts.items())
+
 
 # The job this context runs: set in the job's own context, and so seen by the
 # threads and event-loop tasks it waits on (asgiref's sync_to_async copies the

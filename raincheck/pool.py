@@ -18,7 +18,7 @@ from typing import Final
 
 from raincheck.backlog import Backlog, Overflow
 from raincheck.jobs import Job
-from raincheck.room import Line
+from raincheck.room import Line, never
 from raincheck.seats import Seats
 from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
@@ -42,6 +42,7 @@ class Pool:
         on_worker_exit: Callable[[], None] = lambda: None,
         counters: Counters | None = None,
         seats: Seats | None = None,
+        stop_by: Callable[[], float | None] = never,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
@@ -67,7 +68,7 @@ class Pool:
         self._budget = ThreadBudget(max_workers, time.monotonic())
         self._idle_workers = 0
         self._live_threads = 0  # started and not yet done closing their connections
-        self._line = Line()  # threads waiting for room (block)
+        self._line = Line(stop_by)  # threads waiting for room (block)
         self._max_queue = 0  # as of the last put()
         self._closed = False
         # Shared with async jobs' threads (raincheck.seats); None: the cap alone.
@@ -234,8 +235,7 @@ class Pool:
                 self._budget.resized(self._max_workers, len(self._workers))
                 return None
         job, batch = self._backlog.take(me, len(self._workers))
-        self.running[me] = job
-        self._outcomes[me] = [0, 0]
+        self.running[me], self._outcomes[me] = job, [0, 0]
         if queue and self._idle_workers:
             self._has_work.notify()
         if self._line:

@@ -11,9 +11,12 @@ at hand is this process's; a child gets a fresh one as a whole.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import time
+
+from django.core.exceptions import ImproperlyConfigured
 
 from raincheck import conf, greenlets, servers
 from raincheck.callthreads import CallThreads
@@ -24,6 +27,8 @@ from raincheck.pool import Pool
 from raincheck.seats import Seats
 from raincheck.stats import Counters, Stats
 from raincheck.worker import run_on_worker, worker_exit
+
+logger = logging.getLogger("raincheck")
 
 
 class ProcessState:
@@ -42,6 +47,7 @@ class ProcessState:
         "pid",
         "pool",
         "seats",
+        "stop_signalled",
     )
 
     def __init__(self) -> None:
@@ -61,6 +67,9 @@ class ProcessState:
         self.exit_drainer: int | None = None
         self.exit_deadline: float | None = None
         self.exit_drained = threading.Event()
+        # When a stop signal that the server handles reached this process
+        # (raincheck.stopping): its deadline runs from there.
+        self.stop_signalled: float | None = None
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:
         """The pool, created on first use; None once exit has begun, or where
@@ -80,6 +89,7 @@ class ProcessState:
                     on_worker_exit=worker_exit,
                     counters=self.counters,
                     seats=self._shared(settings)[0],
+                    stop_by=self.stop_deadline,
                 )
                 find_jobs_of_workers(self.pool.running)
             return self.pool
@@ -106,6 +116,23 @@ class ProcessState:
             self.seats = Seats(settings.max_workers)
             self.call_threads = CallThreads(self.seats)
         return self.seats, self.call_threads
+
+    def stop_deadline(self) -> float | None:
+        """When this process's stop must be over (``time.monotonic()``), or None
+        while it is not stopping.
+
+        ``RAINCHECK_SHUTDOWN_TIMEOUT`` bounds a stop from the moment raincheck
+        learns of it: from the exit drain's start, or earlier, from a stop
+        signal that the server handles and raincheck saw on its way
+        (``note_stop()``), since requests still in flight may wait for room in a
+        full queue before the process reaches its exit (docs/design.rst, "The
+        stop's deadline").
+        """
+        if self.exit_deadline is not None:
+            return self.exit_deadline
+        if self.stop_signalled is None:
+            return None
+        return self.stop_signalled + shutdown_timeout(report=False)
 
     def forget(self, pool: Pool | None, loop: JobLoop | None) -> None:
         """After they have drained: the next hand-off makes new ones."""
@@ -140,6 +167,31 @@ def _replace_after_fork() -> ProcessState:
 
 
 os.register_at_fork(after_in_child=_replace_after_fork)
+
+
+def note_stop() -> None:
+    """A stop signal arrived, which the server handles. A signal handler calls it: no lock."""
+    state = current()
+    if state.stop_signalled is None:
+        state.stop_signalled = time.monotonic()
+
+
+def stop_overdue() -> bool:
+    """Whether this process is stopping and its stop's deadline has passed."""
+    deadline = current().stop_deadline()
+    return deadline is not None and time.monotonic() >= deadline
+
+
+def shutdown_timeout(*, report: bool = True) -> float:
+    """``RAINCHECK_SHUTDOWN_TIMEOUT``, or its default if the settings are wrong
+    (logged if ``report``): a stop goes on whatever they say."""
+    try:
+        return conf.get().shutdown_timeout
+    except ImproperlyConfigured as exc:
+        timeout = conf.SHUTDOWN_TIMEOUT_DEFAULT
+        if report:
+            logger.error("raincheck: %s Draining with the default %.0f s timeout.", exc, timeout)
+        return timeout
 
 
 def holds_no_lock() -> bool:

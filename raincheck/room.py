@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Final
 
 from raincheck.backlog import MAX_BATCH
 from raincheck.jobs import Job
@@ -31,13 +32,24 @@ class Waiter:
         self.need = need
 
 
+# Seconds between two looks at the stop's deadline while waiting: a stop
+# signal cannot notify a condition (its handler may not take a lock).
+STOP_POLL: Final = 0.1
+
+
+def never() -> float | None:
+    return None
+
+
 class Line:
-    """The waiters, first come first served."""
+    """The waiters, first come first served. ``stop_by()`` is the time by which
+    the process's stop must be over, or None: no one waits past it."""
 
-    __slots__ = ("_waiters",)
+    __slots__ = ("_stop_by", "_waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, stop_by: Callable[[], float | None] = never) -> None:
         self._waiters: deque[Waiter] = deque()
+        self._stop_by = stop_by
 
     def __len__(self) -> int:
         return len(self._waiters)
@@ -65,24 +77,31 @@ class Line:
         queue_some: Callable[[deque[Job]], list[Job] | None],
         closed: Callable[[], bool],
     ) -> list[Job]:
-        """Wait in line, up to ``timeout``, until ``queue_some`` has taken all of
-        ``jobs`` (it takes what fits from the deque's left, each time this thread
-        is first in line and woken). Returns the jobs that never found room, and
-        those ``queue_some`` gave back (no worker could start)."""
+        """Wait in line, up to ``timeout`` and never past the stop's deadline, until
+        ``queue_some`` has taken all of ``jobs`` (it takes what fits from the deque's
+        left, each time this thread is first in line and woken). Returns the jobs
+        that never found room, and those ``queue_some`` gave back (no worker could
+        start)."""
         deadline = time.monotonic() + timeout
         pending = deque(jobs)
         me = self.join(lock, len(pending))
+        woken = True
         try:
             while not closed():
-                if self.first() is me:
+                end = deadline
+                if (stop_by := self._stop_by()) is not None:
+                    end = min(end, stop_by)
+                remaining = end - time.monotonic()
+                # A waiter woken only to look at the clock queues nothing until
+                # its time is up: room is taken as room_made() wants it.
+                if (woken or remaining <= 0) and self.first() is me:
                     stranded = queue_some(pending)
                     me.need = len(pending)
                     if stranded is not None:
                         return [*stranded, *pending]
-                remaining = deadline - time.monotonic()
                 if not pending or remaining <= 0:
                     break
-                me.turn.wait(min(remaining, threading.TIMEOUT_MAX))
+                woken = me.turn.wait(min(remaining, STOP_POLL))
         finally:
             self.leave(me)
         return list(pending)

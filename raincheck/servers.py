@@ -6,6 +6,10 @@
   end the process on SIGTERM without running Python's exit hooks (W002).
   ``RAINCHECK_DRAIN_ON_SIGTERM`` installs a SIGTERM handler that drains the
   pool first and then hands the signal on.
+- A server that stops gracefully on a signal (gunicorn's workers on SIGTERM,
+  uvicorn on SIGINT) finishes its requests before the process exits: raincheck
+  notes the signal on its way to the server, so that the stop's deadline runs
+  from there.
 - uWSGI does not run ``atexit`` hooks on every worker exit, so the drain is also
   attached to ``uwsgi.atexit``.
 - Celery's prefork pool ends its child processes with ``os._exit()`` right
@@ -203,8 +207,50 @@ def install_sigterm_drain(
             # locks, which the interrupted main thread may hold too.
             drain_elsewhere(lambda: signal.pthread_kill(main, signal.SIGTERM))
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    _install(signal.SIGTERM, on_sigterm, previous)
     return True
+
+
+def watch_stop_signals(note: Callable[[], None], signums: list[signal.Signals]) -> list[int]:
+    """Call ``note`` as each of ``signums`` arrives, before the server's own handler.
+
+    A server that stops gracefully on a signal installed its handler before it
+    loaded the app (gunicorn's worker, ``Worker.init_process``; uvicorn,
+    ``Server.serve``): ready() finds it, and puts ``note`` in front of it, so
+    that ``RAINCHECK_SHUTDOWN_TIMEOUT`` counts from the signal (docs/design.rst,
+    "The stop's deadline"). A signal without a handler in Python (the default
+    action, ignored, or the ``KeyboardInterrupt`` of SIGINT) is left alone: the
+    process dies at once, or reaches its exit, where the deadline begins anyway.
+    Returns the signals watched; none off the main thread.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    watched: list[int] = []
+    for signum in signums:
+        previous = signal.getsignal(signum)
+        if not callable(previous) or previous is signal.default_int_handler:
+            continue
+
+        def on_signal(
+            sig: int, frame: FrameType | None, handler: Callable[..., Any] = previous
+        ) -> None:
+            note()
+            handler(sig, frame)
+
+        _install(signum, on_signal, previous)
+        watched.append(signum)
+    return watched
+
+
+def _install(
+    signum: int, handler: Callable[[int, FrameType | None], Any], previous: Handler
+) -> None:
+    signal.signal(signum, handler)
+    if signum == signal.SIGTERM and getattr(previous, "__module__", "").startswith("gunicorn."):
+        # gunicorn keeps SIGTERM from interrupting its active requests' system
+        # calls (gunicorn/workers/base.py, init_signals), and signal.signal()
+        # has just made it interrupt them again (Python's docs, siginterrupt).
+        signal.siginterrupt(signum, False)
 
 
 def attach_uwsgi_exit_hook(drain: Callable[[], None]) -> None:

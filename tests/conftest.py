@@ -60,7 +60,7 @@ def _reset_state() -> None:
     scheduling.direct_path.open = False
     state = process.current()
     state.exiting = False
-    state.exit_drainer = state.exit_deadline = None
+    state.exit_drainer = state.exit_deadline = state.stop_signalled = None
     state.exit_drained.clear()
     if state.pool is None:
         state.counters = Counters()

@@ -14,7 +14,7 @@ from django.test import AsyncClient, override_settings
 
 from raincheck import process
 from raincheck.pool import Pool
-from raincheck.room import Line, Waiter
+from raincheck.room import Line, Waiter, never
 from tests.app import jobs
 from tests.app.jobs import HOLD_LIMIT, Gate
 
@@ -49,8 +49,8 @@ class ConditionSpy(threading.Condition):
 class LineSpy(Line):
     """The pool's line of threads waiting for room, which also tells the test that one joined."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, stop_by: Callable[[], float | None] = never) -> None:
+        super().__init__(stop_by)
         self.waiting = threading.Event()
         self.joins = threading.Semaphore(0)  # released once per thread that joined
 
@@ -62,7 +62,7 @@ class LineSpy(Line):
 
 def spy_on_room(pool: Pool) -> threading.Event:
     """An event set when a thread waits for room in the full queue (``block``)."""
-    spy = LineSpy()
+    spy = LineSpy(pool._line._stop_by)
     pool._line = spy
     return spy.waiting
 

@@ -68,3 +68,49 @@ def test_hung_job_does_not_hold_the_worker_past_the_shutdown_timeout(
     assert "1 job(s)" in warnings[0], server.report("the warning miscounts the unfinished jobs")
     assert "tests.servers.project.jobs.nap" in warnings[0], server.report("the job is not named")
     assert count(server.events(), "hung-0", "end") == 0, server.report("the hung job finished?")
+
+
+def test_a_stop_under_overload_keeps_to_the_shutdown_timeout_from_sigterm(
+    start: ServerFactory,
+) -> None:
+    """A request thread waiting for room in a full queue (``block``, with a 600 s
+    timeout) when SIGTERM comes stops waiting at the 2 s deadline, which runs from
+    the signal: its jobs are dropped and named, and the exit drain keeps to the same
+    deadline. Before, the worker stayed until the wait ended (or gunicorn killed it),
+    and its exit drain then took its own 2 s."""
+    server = start(
+        "gunicorn-gthread",
+        gunicorn_argv(
+            "-k", "gthread", "--workers", "1", "--threads", "2", "--graceful-timeout", "60"
+        ),
+        env={
+            "RAINCHECK_TEST_MAX_WORKERS": "1",
+            "RAINCHECK_TEST_MAX_QUEUE": "1",
+            "RAINCHECK_TEST_BLOCK_TIMEOUT": "600",
+            "RAINCHECK_TEST_SHUTDOWN_TIMEOUT": "2",
+        },
+    )
+    server.get_json("/naps/?prefix=hung&n=1&seconds=60")
+    server.wait_for_events(lambda seen: count(seen, "hung-0", "start") == 1, "the job to start")
+    # One job fits in the queue; the request's thread waits for room for the other two.
+    server.get_json("/naps/?prefix=over&n=3&seconds=0.1")
+
+    server.send_signal(signal.SIGTERM)
+    code = server.wait_exit(EXIT_DEADLINE)
+
+    assert code == 0, server.report(
+        f"gunicorn still running or failed {EXIT_DEADLINE} s after SIGTERM: {code}"
+    )
+    warnings = [
+        line
+        for line in server.log().splitlines()
+        if line.startswith("WARNING raincheck") and "within the 2.0 s shutdown timeout" in line
+    ]
+    assert any("2 job(s)" in w and "no room in the queue" in w for w in warnings), server.report(
+        "the jobs that found no room were not dropped and named"
+    )
+    assert any("2 job(s)" in w and "no room" not in w for w in warnings), server.report(
+        "the exit drain did not name the running and the queued job"
+    )
+    seen = server.events()
+    assert not [e for e in seen if e["tag"].startswith("over-")], server.report("a late job ran")

@@ -28,6 +28,8 @@ DATABASES: dict[str, Any] = (
 RAINCHECK_MAX_WORKERS = int(os.environ.get("RAINCHECK_TEST_MAX_WORKERS", "4"))
 RAINCHECK_SHUTDOWN_TIMEOUT = float(os.environ.get("RAINCHECK_TEST_SHUTDOWN_TIMEOUT", "10"))
 RAINCHECK_DRAIN_ON_SIGTERM = os.environ.get("RAINCHECK_TEST_DRAIN_ON_SIGTERM") == "1"
+RAINCHECK_MAX_QUEUE = int(os.environ.get("RAINCHECK_TEST_MAX_QUEUE", "10000"))
+RAINCHECK_BLOCK_TIMEOUT = float(os.environ.get("RAINCHECK_TEST_BLOCK_TIMEOUT", "5"))
 
 # raincheck's failures and shutdown warnings go to stderr, which the tests read.
 LOGGING: dict[str, Any] = {
