@@ -6,6 +6,13 @@ steps of 16 a burst of short jobs runs about three times faster. Jobs in a
 batch still belong to the backlog: they count against the queue's bound, and
 ``reclaim()`` puts them back when another worker is idle or a drain ends.
 
+Batches are for short jobs only: a step should last about ``STEP_TIME`` at
+most. Slow jobs gain nothing from them, and the pool's thread budget counts
+a step's jobs when it ends: 16 jobs of 200 ms made one step of 3.2 s, so its
+half-second windows saw nothing, then a burst, and judged its trials by that
+noise (raincheck.sizing). One worker of a saturated gunicorn process was held
+at 4 threads of its 32 that way, finishing a fifth of the jobs of the other.
+
 Every method but ``next_in_batch`` is called with the pool's lock held.
 """
 
@@ -17,6 +24,8 @@ from typing import Final
 from raincheck.jobs import Job
 
 MAX_BATCH: Final = 16
+# Seconds a step may last: at most a tenth of the thread budget's window.
+STEP_TIME: Final = 0.05
 
 
 class Overflow:
@@ -32,7 +41,7 @@ class Overflow:
 class Backlog:
     """One FIFO queue, plus the batches workers took from it, by worker."""
 
-    __slots__ = ("batches", "held", "queue")
+    __slots__ = ("batch", "batches", "held", "queue")
 
     def __init__(self) -> None:
         self.queue: deque[Job] = deque()
@@ -44,6 +53,8 @@ class Backlog:
         # i.e. those it has run, runs, or will run. Known without asking the
         # worker, which takes the next job of its batch without the lock.
         self.held: dict[int, int] = {}
+        # The most jobs a worker takes in one step, from how long the last took.
+        self.batch = MAX_BATCH
 
     def __len__(self) -> int:
         if not self.batches:
@@ -57,7 +68,7 @@ class Backlog:
         request's few slow jobs still start on as many workers.
         """
         queue = self.queue
-        size = min(len(queue) // workers, MAX_BATCH)
+        size = min(len(queue) // workers, self.batch)
         if size <= 1:
             self.held[worker] = 1
             return queue.popleft(), None
@@ -66,10 +77,14 @@ class Backlog:
         self.held[worker] = size
         return batch.popleft(), batch
 
-    def done(self, worker: int) -> None:
-        """``worker`` has run (or lost to ``reclaim``) its whole batch."""
+    def done(self, worker: int, jobs: int, seconds: float) -> None:
+        """``worker`` has run (or lost to ``reclaim``) its whole batch: ``jobs`` jobs
+        in ``seconds``, which size the next batches."""
         self.batches.pop(worker, None)
         self.held.pop(worker, None)
+        if jobs:
+            fit = int(STEP_TIME * jobs / seconds) if seconds > 0 else MAX_BATCH
+            self.batch = max(1, min(fit, MAX_BATCH))
 
     def reclaim(self) -> int:
         """Put every batch's unstarted jobs back at the head of the queue.

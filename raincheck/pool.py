@@ -180,7 +180,7 @@ class Pool:
             now = time.monotonic()
             with self._lock:
                 del self.running[me], self._outcomes[me]
-                self._backlog.done(me)
+                self._backlog.done(me, sum(outcomes), now - wall)
                 if self._abandoned:  # the drain counted this step's jobs at its deadline
                     self._workers.discard(worker)
                     break

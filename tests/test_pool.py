@@ -17,7 +17,7 @@ from django.test import override_settings
 import raincheck
 from raincheck import process, signals
 from raincheck import raincheck as decorate
-from raincheck.backlog import Overflow
+from raincheck.backlog import MAX_BATCH, STEP_TIME, Backlog, Overflow
 from raincheck.jobs import Job, run
 from raincheck.pool import Pool
 from raincheck.stats import Stats
@@ -714,3 +714,27 @@ def test_block_serves_waiting_threads_in_arrival_order(
     assert jobs.values() == ["held 1", "queued", "a1", "a2", "b1", "held 2"]
     stats = pool_stats(pool)
     assert (stats.succeeded, stats.ran_in_caller, stats.dropped) == (6, 0, 0)
+
+
+def test_slow_jobs_are_taken_one_at_a_time_and_short_ones_in_batches() -> None:
+    """A batch of slow jobs would make a step of seconds: the jobs at its end wait for
+    those before it, and the thread budget, which counts a step's jobs when it ends,
+    would see half-second windows with nothing done, then a burst (raincheck.sizing)."""
+    backlog = Backlog()
+    backlog.queue.extend((jobs.remember, (str(i),), {}, copy_context()) for i in range(100))
+    worker = 1
+
+    def step(seconds_per_job: float) -> int:
+        """Take a step, run it in ``seconds_per_job`` per job; how many jobs it took."""
+        _, batch = backlog.take(worker, workers=1)
+        taken = 1 + (len(batch) if batch is not None else 0)
+        backlog.done(worker, taken, taken * seconds_per_job)
+        return taken
+
+    assert step(0.2) == MAX_BATCH  # nothing known yet: a batch
+    assert step(0.2) == 1  # jobs of 200 ms, one per step
+    assert step(0.2) == 1
+    assert step(0.00001) == 1  # the step that shows they got short...
+    assert step(0.00001) == MAX_BATCH  # ...lets the next take a batch
+    assert step(0.01) == MAX_BATCH
+    assert step(0.01) == round(STEP_TIME / 0.01)  # jobs of 10 ms: a step of 50 ms
