@@ -6,8 +6,8 @@
   end the process on SIGTERM without running Python's exit hooks (W002).
   ``RAINCHECK_DRAIN_ON_SIGTERM`` installs a SIGTERM handler that drains the
   pool first and then hands the signal on.
-- A server that stops gracefully on a signal (gunicorn's workers on SIGTERM,
-  uvicorn on SIGINT) finishes its requests before the process exits: raincheck
+- A server that stops gracefully on a signal (gunicorn's workers on SIGTERM)
+  finishes its requests before the process exits: raincheck
   notes the signal on its way to the server, so that the stop's deadline runs
   from there.
 - uWSGI does not run ``atexit`` hooks on every worker exit, so the drain is also
@@ -214,13 +214,14 @@ def install_sigterm_drain(
 def watch_stop_signals(note: Callable[[], None], signums: list[signal.Signals]) -> list[int]:
     """Call ``note`` as each of ``signums`` arrives, before the server's own handler.
 
-    A server that stops gracefully on a signal installed its handler before it
-    loaded the app (gunicorn's worker, ``Worker.init_process``; uvicorn,
-    ``Server.serve``): ready() finds it, and puts ``note`` in front of it, so
-    that ``RAINCHECK_SHUTDOWN_TIMEOUT`` counts from the signal (docs/design.rst,
-    "The stop's deadline"). A signal without a handler in Python (the default
-    action, ignored, or the ``KeyboardInterrupt`` of SIGINT) is left alone: the
-    process dies at once, or reaches its exit, where the deadline begins anyway.
+    A server that stops gracefully on a signal may have installed its handler
+    before it loaded the app (gunicorn's worker, ``Worker.init_process``;
+    uvicorn's worker processes, ``Server.serve``): then ready() finds it, and
+    puts ``note`` in front of it, so that ``RAINCHECK_SHUTDOWN_TIMEOUT`` counts
+    from the signal (docs/design.rst, "The stop's deadline"). A signal without a
+    handler in Python (the default action, ignored, or the ``KeyboardInterrupt``
+    of SIGINT) is left alone: the process dies at once, or reaches its exit,
+    where the deadline begins anyway.
     Returns the signals watched; none off the main thread.
     """
     if threading.current_thread() is not threading.main_thread():
