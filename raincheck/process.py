@@ -68,7 +68,7 @@ class ProcessState:
         self.exit_deadline: float | None = None
         self.exit_drained = threading.Event()
         # When a stop signal that the server handles reached this process
-        # (raincheck.stopping): its deadline runs from there.
+        # (note_stop): its deadline runs from there (stop_deadline).
         self.stop_signalled: float | None = None
 
     def live_pool(self, settings: conf.Conf) -> Pool | None:

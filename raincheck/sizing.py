@@ -16,8 +16,8 @@ target by trying (a simple form of .NET's hill-climbing):
   if, in the next window, the jobs waiting fell to half (the threads caught
   up with a backlog), or that window finished at least ``GAIN`` times as
   many jobs per second as the last one in which no worker went idle.
-- Down: after a window in which no worker went idle, while the queue has
-  room, the target drops by a quarter (not below ``CORE_THREADS``), on
+- Down: after a window in which no worker went idle, and the queue had
+  room at every step, the target drops by a quarter (not below ``CORE_THREADS``), on
   probation (with the queue full, the callers wait for these threads: a
   window's noise must not take them away): kept unless the next
   window finishes fewer than ``1 / GAIN`` times as many jobs per second as
@@ -85,6 +85,7 @@ class ThreadBudget:
         "_done",
         "_hold",
         "_marks",
+        "_pressed",
         "_since",
         "_slack",
         "_trial",
@@ -110,6 +111,10 @@ class ThreadBudget:
         self._marks = threading.local()  # each worker's last (monotonic, thread_time)
         self._since = now
         self._slack = False  # a worker went idle in this window
+        # Callers waited for the pool at some step of this window: a full queue
+        # is not full at every instant (room for a request's few jobs, its
+        # threads not in line yet), and the window's last step may fall there.
+        self._pressed = False
         self._trial: int | None = None  # UP or DOWN while a trial runs
         self._before = self.target  # the target before the trial
         self._backlog = 0  # jobs waiting when the trial began
@@ -130,6 +135,7 @@ class ThreadBudget:
         wait for room, or run or drop jobs. Called on the worker's thread."""
         before, cap = self.target, self._cap
         self._done += done
+        self._pressed |= callers_wait
         mark: tuple[float, float] | None = self._marks.__dict__.get("mark")
         if mark is None or now - mark[0] > SLOW_STEP:
             cpu = time.thread_time()
@@ -137,14 +143,14 @@ class ThreadBudget:
                 self._cpu += cpu - mark[1]
             self._marks.mark = (now, cpu)
         if now - self._since >= WINDOW:
-            self._window_ended(now, waiting, callers_wait)
+            self._window_ended(now, waiting, self._pressed)
         if (
             wall > SLOW_STEP
             and waiting
             and self._trial is None
             and self.target < cap
             and now >= self._wait_until[UP]
-            and (callers_wait or self._gil_to_spare())
+            and (self._pressed or self._gil_to_spare())
         ):
             self._start_trial(UP, min(cap, 2 * self.target), now)
             self._backlog = waiting
@@ -196,6 +202,7 @@ class ThreadBudget:
             self._remember(rate, now)
         self.cpu_share = self._cpu / elapsed
         self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
+        self._pressed = False
         if (
             trial is None
             and saturated

@@ -24,13 +24,14 @@ def run(
     waiting: int = 1000,
     idle: bool = False,
     cpu_share: float = 0.0,
-    callers_wait: bool = False,
+    callers_wait: bool | Callable[[int], bool] = False,
 ) -> list[int]:
     """Tell ``budget`` of slow steps for ``seconds``, finishing ``jobs_per_second(target)``;
-    the targets it had, step by step."""
-    targets = []
+    the targets it had, step by step. ``callers_wait`` may depend on the step's number."""
+    targets: list[int] = []
     now, cpu, owed = start, 0.0, 0.0
     while now < start + seconds:
+        wait = callers_wait(len(targets)) if callable(callers_wait) else callers_wait
         now += STEP
         cpu += cpu_share * STEP
         owed += jobs_per_second(budget.target) * STEP
@@ -38,7 +39,7 @@ def run(
         if idle:
             budget.went_idle()
         with mock.patch("time.thread_time", return_value=cpu):
-            budget.step_done(2 * sizing.SLOW_STEP, done, now, waiting, callers_wait)
+            budget.step_done(2 * sizing.SLOW_STEP, done, now, waiting, wait)
         targets.append(budget.target)
     return targets
 
@@ -110,6 +111,18 @@ def test_no_trial_down_while_callers_wait_for_the_pool() -> None:
     budget = ThreadBudget(CAP, 0.0)
     budget.resized(CAP, CAP)
     targets = run(budget, HOLD + 10.0, flat, callers_wait=True)
+    assert min(targets) == CAP
+
+
+def test_no_trial_down_after_a_window_in_which_callers_waited_at_all() -> None:
+    """Under a saturated server the queue is full most of the time, not at every
+    instant: room for a request's few jobs, its threads not in line yet. A window
+    that ended on such an instant was taken for one with room, and a trial down
+    could follow, as many as noise let pass (seen: a gunicorn worker of 32
+    threads down to 6 with its queue full)."""
+    budget = ThreadBudget(CAP, 0.0)
+    budget.resized(CAP, CAP)
+    targets = run(budget, HOLD + 10.0, flat, callers_wait=lambda step: step % 2 == 0)
     assert min(targets) == CAP
 
 
