@@ -17,7 +17,7 @@ class RaincheckConfig(AppConfig):
         # request_finished receivers and the exit drain. No thread starts here:
         # the pool is created on first use, after any fork the server does
         # (docs/design.rst, "Fork").
-        from raincheck import conf, servers
+        from raincheck import conf, servers, stopsignals
         from raincheck.checks import (
             check_on_success_middleware,
             check_runtime,
@@ -38,12 +38,12 @@ class RaincheckConfig(AppConfig):
         # installed after (uvicorn's CLI) re-raises SIGTERM into ours when done.
         drain_on_sigterm = not conf.problems() and conf.get().drain_on_sigterm
         if drain_on_sigterm:
-            servers.install_sigterm_drain(
+            stopsignals.install_sigterm_drain(
                 drain_for_exit, can_drain_here=holds_no_lock, ending_here=exit_drain_running_here
             )
         # A stop the server handles itself starts the deadline (raincheck.process).
         stops = [signal.SIGINT] if drain_on_sigterm else [signal.SIGTERM, signal.SIGINT]
-        servers.watch_stop_signals(note_stop, stops)
+        stopsignals.watch_stop_signals(note_stop, stops)
         if not conf.problems() and conf.get().tasks_backend is not None:
             _make_routed_tasks()
 

@@ -22,7 +22,7 @@ import pytest
 from django.test import override_settings
 
 import raincheck
-from raincheck import process, servers
+from raincheck import process, stopsignals
 from raincheck.drain import drain_for_exit
 from raincheck.testing import wait_idle
 from tests.app import jobs
@@ -133,8 +133,8 @@ def test_a_stop_signal_is_noted_then_handed_to_the_servers_handler(
     sigterm_handled_by_a_server: list[int],
 ) -> None:
     noted: list[bool] = []
-    watched = servers.watch_stop_signals(
-        lambda: noted.append(not sigterm_handled_by_a_server), [signal.SIGTERM]
+    watched = stopsignals.watch_stop_signals(
+        lambda: noted.append(not sigterm_handled_by_a_server), [signal.SIGTERM], (__name__,)
     )
     assert watched == [signal.SIGTERM]
     signal.raise_signal(signal.SIGTERM)
@@ -147,14 +147,25 @@ def test_signals_without_a_handler_in_python_are_left_alone() -> None:
     at once or reaches its exit, where the deadline begins anyway."""
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    assert servers.watch_stop_signals(lambda: None, [signal.SIGINT, signal.SIGTERM]) == []
+    assert stopsignals.watch_stop_signals(lambda: None, [signal.SIGINT, signal.SIGTERM]) == []
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_only_the_main_thread_watches() -> None:
+def test_only_a_request_servers_handler_is_watched(
+    sigterm_handled_by_a_server: list[int],
+) -> None:
+    """Not a task worker's, say: its warm shutdown may first finish a long task, and
+    the jobs still get the whole timeout after it."""
+    assert stopsignals.watch_stop_signals(lambda: None, [signal.SIGTERM]) == []
+    assert stopsignals.watch_stop_signals(lambda: None, [signal.SIGTERM], ("gunicorn.",)) == []
+
+
+def test_only_the_main_thread_watches(sigterm_handled_by_a_server: list[int]) -> None:
     watched: list[int] = []
     thread = threading.Thread(
-        target=lambda: watched.extend(servers.watch_stop_signals(lambda: None, [signal.SIGTERM]))
+        target=lambda: watched.extend(
+            stopsignals.watch_stop_signals(lambda: None, [signal.SIGTERM], (__name__,))
+        )
     )
     thread.start()
     thread.join(HOLD_LIMIT)
