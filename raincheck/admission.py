@@ -66,7 +66,8 @@ def _full(max_queue: int) -> bool:
     if state.exiting:
         return False  # the drain decides what runs now
     pool, loop = state.pool, state.loop
-    mark = max_queue - max(1, max_queue // 10)
+    # At least one job: a queue of a few jobs is not full while empty.
+    mark = max(1, max_queue - max(1, max_queue // 10))
     return (pool is not None and pool.load()[0] >= mark) or (
         loop is not None and loop.load()[0] >= mark
     )

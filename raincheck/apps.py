@@ -43,7 +43,10 @@ class RaincheckConfig(AppConfig):
             )
         # A stop the server handles itself starts the deadline (raincheck.process).
         stops = [signal.SIGINT] if drain_on_sigterm else [signal.SIGTERM, signal.SIGINT]
-        stopsignals.watch_stop_signals(note_stop, stops)
+        watched = stopsignals.watch_stop_signals(note_stop, stops)
+        unseen = [signum for signum in stops if signum not in watched]
+        if unseen:
+            stopsignals.look_again_at_the_first_asgi_request(note_stop, unseen)
         if not conf.problems() and conf.get().tasks_backend is not None:
             _make_routed_tasks()
 

@@ -31,6 +31,7 @@ from django.core.signals import got_request_exception, request_finished, request
 from raincheck.admission import wait_for_room
 from raincheck.handoff import hand_off
 from raincheck.jobs import Job
+from raincheck.stopsignals import look_again_from_the_loop
 
 logger = logging.getLogger("raincheck")
 
@@ -121,6 +122,7 @@ def open_buffer(**kwargs: Any) -> None:
     if request is not None:
         _by_asgi_request[request] = buffer
         weakref.finalize(request, _orphaned, buffer)
+        look_again_from_the_loop()  # for the server's stop signals, once
         wait_for_room()  # block, under ASGI (raincheck.admission)
 
 

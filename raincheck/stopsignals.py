@@ -3,9 +3,11 @@
 - With ``RAINCHECK_DRAIN_ON_SIGTERM``, a SIGTERM handler drains the pool, then
   hands the signal on (for servers that die on SIGTERM: raincheck.servers).
 - A web server that stops gracefully on a signal (gunicorn's workers on
-  SIGTERM) finishes its requests in flight before the process exits: a
-  handler notes the signal on its way, so that the stop's deadline runs from
-  there (docs/design.rst, "The stop's deadline").
+  SIGTERM, uvicorn on SIGINT) finishes its requests in flight before the
+  process exits: a handler notes the signal on its way, so that the stop's
+  deadline runs from there (docs/design.rst, "The stop's deadline"). It is put
+  in place as the app gets ready, or, for a server that installs its handlers
+  after loading the app (uvicorn's single process), at the first ASGI request.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import Any, Final
+
+from asgiref.sync import async_to_sync
 
 from raincheck import greenlets
 
@@ -155,3 +159,36 @@ def _install(
         # calls (gunicorn/workers/base.py, init_signals), and signal.signal()
         # has just made it interrupt them again (Python's docs, siginterrupt).
         signal.siginterrupt(signum, False)
+
+
+# What ready() found no server's handler for yet, to look again at the first
+# ASGI request (look_again_from_the_loop).
+_second_look: list[Callable[[], object]] = []
+
+
+def look_again_at_the_first_asgi_request(
+    note: Callable[[], None],
+    signums: list[signal.Signals],
+    servers: tuple[str, ...] = REQUEST_SERVERS,
+) -> None:
+    """uvicorn's single process installs its handlers only after it has loaded
+    the app (``uvicorn/main.py``, ``run()``), then serves every request on the
+    main thread's event loop: there, at the first request, they can be watched."""
+    _second_look.append(lambda: watch_stop_signals(note, signums, servers))
+
+
+def look_again_from_the_loop() -> None:
+    """Called as an ASGI request starts, on a thread of asgiref's ``SyncToAsync``;
+    the first call looks from the event loop's thread (signal handlers may only
+    be installed from the main thread: a loop on another thread watches none)."""
+    if not _second_look:
+        return
+    try:
+        look = _second_look.pop()
+    except IndexError:  # another request's thread took it meanwhile
+        return
+
+    async def on_the_loop() -> None:
+        look()
+
+    async_to_sync(on_the_loop)()

@@ -22,7 +22,7 @@ import pytest
 from django.test import override_settings
 
 import raincheck
-from raincheck import process, stopsignals
+from raincheck import admission, process, stopsignals
 from raincheck.drain import drain_for_exit
 from raincheck.testing import wait_idle
 from tests.app import jobs
@@ -170,3 +170,34 @@ def test_only_the_main_thread_watches(sigterm_handled_by_a_server: list[int]) ->
     thread.start()
     thread.join(HOLD_LIMIT)
     assert watched == []
+
+
+def test_a_servers_handler_installed_after_the_app_loaded_is_watched_from_the_loop(
+    sigterm_handled_by_a_server: list[int],
+) -> None:
+    """uvicorn's single process loads the app, then installs its handlers and serves
+    on the main thread's loop: the first ASGI request looks again from there."""
+    noted: list[bool] = []
+    records_the_gate(jobs.Gate())
+    stopsignals.look_again_at_the_first_asgi_request(
+        lambda: noted.append(True), [signal.SIGTERM], (__name__,)
+    )
+    try:
+        assert asgi_get("/hook/record/") == 200  # its loop runs on this, the main thread
+        assert not stopsignals._second_look  # once: later requests only find it done
+    finally:
+        stopsignals._second_look.clear()
+    signal.raise_signal(signal.SIGTERM)
+    assert noted == [True]
+    assert sigterm_handled_by_a_server == [signal.SIGTERM]
+
+
+@override_settings(**{**FULL, "RAINCHECK_MAX_QUEUE": 1})
+def test_a_queue_of_one_job_is_full_with_one_job_not_with_none() -> None:
+    """Nine tenths of a small queue rounds down: with none queued, an ASGI request
+    waited for room all the same."""
+    gate = hold_the_worker()
+    assert not admission._full(1)
+    jobs.remember.schedule("queued")
+    assert admission._full(1)
+    gate.release.set()

@@ -12,6 +12,7 @@ Their own kill deadlines (gunicorn's ``graceful_timeout``, uWSGI's
 from __future__ import annotations
 
 import signal
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -23,7 +24,7 @@ from tests.servers.checks import (
     schedule_naps,
 )
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import count, gunicorn_argv
+from tests.servers.harness import count, gunicorn_argv, uvicorn_argv
 
 pytestmark = pytest.mark.server
 
@@ -114,3 +115,41 @@ def test_a_stop_under_overload_keeps_to_the_shutdown_timeout_from_sigterm(
     )
     seen = server.events()
     assert not [e for e in seen if e["tag"].startswith("over-")], server.report("a late job ran")
+
+
+def test_uvicorns_single_process_also_keeps_to_the_shutdown_timeout_from_sigint(
+    start: ServerFactory,
+) -> None:
+    """uvicorn's single process installs its signal handlers after it has loaded
+    the app, so raincheck watches them from the first request on. A request whose
+    last job waits for room in a full queue (``block``, 600 s) when SIGINT comes
+    waits no longer than the 2 s deadline: uvicorn waits for that request, so
+    before, its stop waited 600 s."""
+    server = start(
+        "uvicorn",
+        uvicorn_argv("--workers", "1"),
+        env={
+            "RAINCHECK_TEST_MAX_WORKERS": "1",
+            "RAINCHECK_TEST_MAX_QUEUE": "2",
+            "RAINCHECK_TEST_BLOCK_TIMEOUT": "600",
+            "RAINCHECK_TEST_SHUTDOWN_TIMEOUT": "2",
+        },
+        stop_signal=signal.SIGKILL,
+    )
+    server.get_json("/naps/?prefix=hung&n=1&seconds=60")
+    server.wait_for_events(lambda seen: count(seen, "hung-0", "start") == 1, "the job to start")
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="client") as client:
+        # Two of its jobs fit in the queue, the third waits for room.
+        late = client.submit(server.get_json, "/naps/?prefix=late&n=3&seconds=0.1&tag=late&pause=1")
+        server.wait_for_events(lambda seen: count(seen, "late", "paused") == 1, "the response")
+        server.send_signal(signal.SIGINT)
+        late.result(timeout=EXIT_DEADLINE)
+    code = server.wait_exit(EXIT_DEADLINE)
+
+    assert code is not None, server.report(f"uvicorn still running {EXIT_DEADLINE} s after SIGINT")
+    assert "1 job(s) did not finish within the 2.0 s shutdown timeout (no room" in server.log(), (
+        server.report("the job that found no room was not dropped and named at the deadline")
+    )
+    assert not [e for e in server.events() if e["tag"].startswith("late-")], server.report(
+        "a late job ran"
+    )
