@@ -13,6 +13,8 @@
 from __future__ import annotations
 
 import _thread
+import asyncio
+import contextlib
 import signal
 import threading
 from collections.abc import Callable
@@ -188,7 +190,14 @@ def look_again_from_the_loop() -> None:
     except IndexError:  # another request's thread took it meanwhile
         return
 
+    if asyncio._get_running_loop() is not None:
+        look()  # request_started sent on the loop's own thread
+        return
+
     async def on_the_loop() -> None:
         look()
 
-    async_to_sync(on_the_loop)()
+    # Never a reason to fail the request: at worst the stop is timed from the
+    # exit, as where no handler is watched (a thread with no loop to go to).
+    with contextlib.suppress(RuntimeError):
+        async_to_sync(on_the_loop)()

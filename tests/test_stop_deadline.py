@@ -11,6 +11,7 @@ exit drain. ``tests/servers/test_shutdown.py`` stops a real gunicorn that way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 import threading
@@ -190,6 +191,22 @@ def test_a_servers_handler_installed_after_the_app_loaded_is_watched_from_the_lo
     signal.raise_signal(signal.SIGTERM)
     assert noted == [True]
     assert sigterm_handled_by_a_server == [signal.SIGTERM]
+
+
+def test_the_second_look_never_fails_whatever_thread_it_runs_on(
+    sigterm_handled_by_a_server: list[int],
+) -> None:
+    """On an event loop's own thread it looks from there; on a thread with no loop
+    to go to, it gives up quietly: a request never fails for it."""
+    for _ in range(2):
+        stopsignals.look_again_at_the_first_asgi_request(lambda: None, [signal.SIGTERM])
+
+    async def on_a_loop() -> None:
+        stopsignals.look_again_from_the_loop()
+
+    asyncio.run(on_a_loop())
+    stopsignals.look_again_from_the_loop()  # no loop: AsyncToSync would have one made
+    assert not stopsignals._second_look
 
 
 @override_settings(**{**FULL, "RAINCHECK_MAX_QUEUE": 1})
