@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import pytest
 from django.test import override_settings
@@ -144,12 +145,23 @@ def test_a_stop_signal_is_noted_then_handed_to_the_servers_handler(
 
 
 def test_signals_without_a_handler_in_python_are_left_alone() -> None:
-    """SIGINT's KeyboardInterrupt, or SIGTERM's default action: the process then ends
-    at once or reaches its exit, where the deadline begins anyway."""
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
-    assert stopsignals.watch_stop_signals(lambda: None, [signal.SIGINT, signal.SIGTERM]) == []
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    """SIGINT's KeyboardInterrupt, SIGTERM's default action, an ignored signal: the
+    process then ends at once or reaches its exit, where the deadline begins anyway."""
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        cases: list[dict[signal.Signals, Any]] = [
+            {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL},
+            {signal.SIGINT: signal.SIG_IGN, signal.SIGTERM: signal.SIG_IGN},
+        ]
+        for handlers in cases:
+            for signum, handler in handlers.items():
+                signal.signal(signum, handler)
+            signums = [signal.SIGINT, signal.SIGTERM]
+            assert stopsignals.watch_stop_signals(lambda: None, signums, (__name__,)) == []
+            assert {signum: signal.getsignal(signum) for signum in signums} == handlers
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
 
 
 def test_only_a_request_servers_handler_is_watched(
