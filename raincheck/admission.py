@@ -45,7 +45,8 @@ def wait_for_room() -> None:
         waiting += 1
         changed.notify_all()
     try:
-        while (remaining := _until(deadline, state.stop_deadline()) - time.monotonic()) > 0:
+        # Never past the stop's deadline: a request waiting here holds the exit.
+        while (remaining := min(deadline, state.stop_deadline()) - time.monotonic()) > 0:
             time.sleep(min(POLL, remaining))
             if not _full(settings.max_queue):
                 return
@@ -53,11 +54,6 @@ def wait_for_room() -> None:
         with changed:
             waiting -= 1
             changed.notify_all()
-
-
-def _until(deadline: float, stop_by: float | None) -> float:
-    # Never past the stop's deadline: a request waiting here holds the exit.
-    return deadline if stop_by is None else min(deadline, stop_by)
 
 
 def _full(max_queue: int) -> bool:

@@ -42,7 +42,7 @@ class Pool:
         on_worker_exit: Callable[[], None] = lambda: None,
         counters: Counters | None = None,
         seats: Seats | None = None,
-        stop_by: Callable[[], float | None] = never,
+        stop_by: Callable[[], float] = never,
     ) -> None:
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")

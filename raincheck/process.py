@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import threading
 import time
@@ -117,8 +118,8 @@ class ProcessState:
             self.call_threads = CallThreads(self.seats)
         return self.seats, self.call_threads
 
-    def stop_deadline(self) -> float | None:
-        """When this process's stop must be over (``time.monotonic()``), or None
+    def stop_deadline(self) -> float:
+        """When this process's stop must be over (``time.monotonic()``); infinity
         while it is not stopping.
 
         ``RAINCHECK_SHUTDOWN_TIMEOUT`` bounds a stop from the moment raincheck
@@ -131,7 +132,7 @@ class ProcessState:
         if self.exit_deadline is not None:
             return self.exit_deadline
         if self.stop_signalled is None:
-            return None
+            return math.inf
         return self.stop_signalled + shutdown_timeout(report=False)
 
     def forget(self, pool: Pool | None, loop: JobLoop | None) -> None:
@@ -178,8 +179,7 @@ def note_stop() -> None:
 
 def stop_overdue() -> bool:
     """Whether this process is stopping and its stop's deadline has passed."""
-    deadline = current().stop_deadline()
-    return deadline is not None and time.monotonic() >= deadline
+    return time.monotonic() >= current().stop_deadline()
 
 
 def shutdown_timeout(*, report: bool = True) -> float:

@@ -12,6 +12,7 @@ Every method is called with the pool's lock held.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -37,17 +38,18 @@ class Waiter:
 STOP_POLL: Final = 0.1
 
 
-def never() -> float | None:
-    return None
+def never() -> float:
+    return math.inf
 
 
 class Line:
     """The waiters, first come first served. ``stop_by()`` is the time by which
-    the process's stop must be over, or None: no one waits past it."""
+    the process's stop must be over (infinity while it is not stopping): no one
+    waits past it."""
 
     __slots__ = ("_stop_by", "_waiters")
 
-    def __init__(self, stop_by: Callable[[], float | None] = never) -> None:
+    def __init__(self, stop_by: Callable[[], float] = never) -> None:
         self._waiters: deque[Waiter] = deque()
         self._stop_by = stop_by
 
@@ -88,10 +90,7 @@ class Line:
         woken = True
         try:
             while not closed():
-                end = deadline
-                if (stop_by := self._stop_by()) is not None:
-                    end = min(end, stop_by)
-                remaining = end - time.monotonic()
+                remaining = min(deadline, self._stop_by()) - time.monotonic()
                 # A waiter woken only to look at the clock queues nothing until
                 # its time is up: room is taken as room_made() wants it.
                 if (woken or remaining <= 0) and self.first() is me:

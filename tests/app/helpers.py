@@ -49,7 +49,7 @@ class ConditionSpy(threading.Condition):
 class LineSpy(Line):
     """The pool's line of threads waiting for room, which also tells the test that one joined."""
 
-    def __init__(self, stop_by: Callable[[], float | None] = never) -> None:
+    def __init__(self, stop_by: Callable[[], float] = never) -> None:
         super().__init__(stop_by)
         self.waiting = threading.Event()
         self.joins = threading.Semaphore(0)  # released once per thread that joined
