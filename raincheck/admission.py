@@ -1,8 +1,9 @@
-"""``block`` under ASGI: a request waits for room as it starts, not as it ends.
+"""``block`` and ``caller_runs`` under ASGI: a request waits for room as it starts.
 
 Under WSGI a request ends on one of the server's threads: when ``block``
-makes it wait for room in a full queue (or run jobs that did not fit), the
-server has fewer threads for new requests, and slows down with its jobs.
+makes it wait for room in a full queue, or ``caller_runs`` makes it run the
+jobs that did not fit, the server has fewer threads for new requests, and
+slows down with its jobs.
 Under ASGI each request ends on a thread Django makes for it, after its client
 has the response, and the server goes on to the next request meanwhile: threads
 that wait or run jobs there only pile up, with the request rate. So while the
@@ -25,6 +26,8 @@ from raincheck.jobs import in_job
 # runs only while the queue is full, and the pool's hot path stays as it is.
 POLL: Final = 0.01
 
+SLOWING: Final = ("block", "caller_runs")
+
 # Requests waiting here now; notified when it changes (tests wait on it).
 changed: Final = threading.Condition()
 waiting = 0
@@ -32,10 +35,12 @@ waiting = 0
 
 def wait_for_room() -> None:
     """Return once neither the pool's queue nor the async jobs' is full, or after
-    ``RAINCHECK_BLOCK_TIMEOUT`` seconds; at once unless the policy is ``block``."""
+    ``RAINCHECK_BLOCK_TIMEOUT`` seconds; at once under a policy that drops jobs."""
     global waiting
     settings = conf.get()
-    if settings.backpressure != "block" or not settings.max_queue or in_job():
+    # The policies that keep every job slow their callers down; under ASGI only
+    # a request that has not started yet is still a caller to slow down.
+    if settings.backpressure not in SLOWING or not settings.max_queue or in_job():
         return
     if not _full(settings.max_queue):
         return
