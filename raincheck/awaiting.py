@@ -42,22 +42,42 @@ def run_to_completion(awaitable: Awaitable[object]) -> None:
         _run_in_new_loop(await_job(awaitable))
 
 
-async def await_job(awaitable: Awaitable[object]) -> None:
-    """Await a job's coroutine in a thread-sensitive context of its own (on a pool
-    thread, or in a caller; on raincheck's event loop see ``raincheck.jobcalls``)."""
-    # Set here rather than with ``async with ThreadSensitiveContext()``, which
-    # keeps an enclosing context: a job's context is a copy of its request's.
-    context = ThreadSensitiveContext()
-    token = SyncToAsync.thread_sensitive_context.set(context)
-    try:
-        await awaitable
-    finally:
+class OwnThread:
+    """Each job's sync calls on a thread of its own, asgiref's, made on the first.
+
+    ``enter()`` and ``leave()`` as ``raincheck.jobcalls.LoopCalls`` has them, for
+    async jobs awaited together outside raincheck's event loop.
+    """
+
+    def enter(self) -> tuple[ThreadSensitiveContext, contextvars.Token[Any]]:
+        """At a job's start, in its own context (restored by ``leave()``)."""
+        context = ThreadSensitiveContext()
+        return context, SyncToAsync.thread_sensitive_context.set(context)
+
+    async def leave(self, entered: tuple[ThreadSensitiveContext, contextvars.Token[Any]]) -> None:
+        """At the job's end: close the connections its thread opened; end the thread."""
+        context, token = entered
         SyncToAsync.thread_sensitive_context.reset(token)
         executor = SyncToAsync.context_to_thread_executor.pop(context, None)
         if executor is not None:
             # Its thread exists: no new thread at interpreter shutdown.
             await asyncio.wrap_future(executor.submit(connections.close_all))
             executor.shutdown(wait=False)
+
+
+OWN_THREAD: Final = OwnThread()
+
+
+async def await_job(awaitable: Awaitable[object]) -> None:
+    """Await a job's coroutine in a thread-sensitive context of its own (on a pool
+    thread, or in a caller; on raincheck's event loop see ``raincheck.jobcalls``)."""
+    # Set here rather than with ``async with ThreadSensitiveContext()``, which
+    # keeps an enclosing context: a job's context is a copy of its request's.
+    entered = OWN_THREAD.enter()
+    try:
+        await awaitable
+    finally:
+        await OWN_THREAD.leave(entered)
 
 
 def forget_asgiref_callers() -> None:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 
 from raincheck import conf, process, signals
 from raincheck.backlog import Overflow
 from raincheck.jobs import Job, in_job, job_names, run, send_robust
 from raincheck.stats import Counters
+from raincheck.together import run_together
 
 logger = logging.getLogger("raincheck")
 
@@ -95,7 +97,22 @@ def _overflowed(overflow: Overflow, settings: conf.Conf, counters: Counters) -> 
     for fn, args, kwargs, _ in dropped:
         logger.warning("raincheck job %s dropped: the queue is full (policy %r)", fn.name, policy)
         send_robust(signals.job_dropped, sender=fn.func, args=args, kwargs=kwargs, reason=policy)
-    run_in_caller(to_run, counters)
+    run_in_caller(_await_together(to_run, counters), counters)
+
+
+def _await_together(jobs: list[Job], counters: Counters) -> list[Job]:
+    """Run the async ones among ``jobs`` at once (raincheck.together); return the rest.
+
+    Not on the main thread, where Ctrl-C arrives: ``run_in_caller()`` stops at
+    the job it interrupts and names the rest.
+    """
+    awaiting = [job for job in jobs if job[0].is_async]
+    if len(awaiting) < 2 or threading.current_thread() is threading.main_thread():
+        return jobs
+    outcomes = run_together(awaiting)
+    succeeded = sum(outcomes)
+    counters.add(succeeded=succeeded, failed=len(outcomes) - succeeded)
+    return [job for job in jobs if not job[0].is_async]
 
 
 def run_in_caller(jobs: list[Job], counters: Counters) -> None:

@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, Protocol
 
@@ -28,7 +28,6 @@ from raincheck.awaiting import (
     in_helper_thread,
     run_to_completion,
 )
-from raincheck.jobcalls import LoopCalls
 
 logger = logging.getLogger("raincheck")
 
@@ -54,6 +53,17 @@ class JobFunction(Protocol):
 
 
 Job = tuple[JobFunction, tuple[Any, ...], dict[str, Any], contextvars.Context]
+
+
+class JobCalls(Protocol):
+    """Where an awaited job's sync calls go: ``raincheck.jobcalls.LoopCalls`` on
+    raincheck's event loop, ``raincheck.awaiting.OwnThread`` elsewhere."""
+
+    def enter(self) -> Any:
+        """At the job's start, in its task's context; what ``leave()`` is given."""
+
+    async def leave(self, entered: Any, /) -> None:
+        """At the job's end, cancelled too."""
 
 
 def job_names(jobs: list[Job]) -> str:
@@ -139,7 +149,7 @@ def run_in_context(job: Job, on_worker: bool) -> bool:
         else:
             call(job)
     except BaseException as exc:
-        _report_failure(job, exc)
+        report_failure(job, exc)
         if (
             isinstance(exc, KeyboardInterrupt)
             and threading.current_thread() is threading.main_thread()
@@ -151,7 +161,7 @@ def run_in_context(job: Job, on_worker: bool) -> bool:
     return True
 
 
-async def run_async(job: Job, stopped: Callable[[], bool], calls: LoopCalls) -> bool | None:
+async def run_async(job: Job, stopped: Callable[[], bool], calls: JobCalls) -> bool | None:
     """``run()`` for an async job on raincheck's event loop (``raincheck.loop``).
 
     Awaited in a task made in the job's context, so nothing here enters it.
@@ -172,10 +182,10 @@ async def run_async(job: Job, stopped: Callable[[], bool], calls: LoopCalls) -> 
     except asyncio.CancelledError as exc:
         if stopped():
             return None
-        _report_failure(job, exc)  # the job's own: it cancelled something it awaited
+        report_failure(job, exc)  # the job's own: it cancelled something it awaited
         return False
     except BaseException as exc:
-        _report_failure(job, exc)
+        report_failure(job, exc)
         return False
     if started is not None:
         _report_success(job, threshold, started)
@@ -194,7 +204,7 @@ def _begin(job: Job) -> tuple[float | None, float | None]:
     return threshold, (time.perf_counter() if timed else None)
 
 
-def _report_failure(job: Job, exc: BaseException) -> None:
+def report_failure(job: Job, exc: BaseException) -> None:
     fn, args, kwargs, _ = job
     # SystemExit too: a job calling sys.exit() must not stop a worker or a server.
     logger.error("raincheck job %s failed", fn.name, exc_info=exc)
@@ -227,26 +237,35 @@ def send_robust(signal: Signal, **kwargs: Any) -> None:
 def call(job: Job) -> None:
     """Call a job's function in this thread, awaited if async; its exceptions propagate."""
     fn, args, kwargs, _ = job
-    if fn.is_async and greenlets.patched():
-        # gevent: its loop runs on a native thread of its own whatever this OS
-        # thread runs (raincheck.greenlets). A helper thread would nest a
-        # second native thread, with no greenlet of its own to serve it.
-        run_to_completion(fn.func(*args, **kwargs))
-    elif asyncio._get_running_loop() is not None or (
-        fn.is_async and getattr(AsyncToSync.executors, "current", None) is not None
-    ):
-        # An event loop runs in this thread (an async caller running a job itself):
-        # blocking it with sync code, or nesting a loop, is not allowed. Or this
-        # thread serves an async_to_sync() above it (Django's async tests, a sync
-        # view under ASGI): asgiref would send the job's sync_to_async() calls
-        # back to this very thread, which is busy running the job.
+    if fn.is_async:
+        await_here(lambda: fn.func(*args, **kwargs))
+    elif asyncio._get_running_loop() is not None:
+        # An event loop runs in this thread (an async caller running a job
+        # itself): blocking it with sync code is not allowed.
         in_helper_thread(lambda: call(job))
-    elif fn.is_async:
-        run_to_completion(fn.func(*args, **kwargs))
     else:
         returned = fn.func(*args, **kwargs)
         if returned is not None:
             _finish(fn, returned)
+
+
+def await_here(make: Callable[[], Awaitable[object]]) -> None:
+    """Await what ``make()`` returns, to its end, from sync code in this thread."""
+    if greenlets.patched():
+        # gevent: its loop runs on a native thread of its own whatever this OS
+        # thread runs (raincheck.greenlets). A helper thread would nest a
+        # second native thread, with no greenlet of its own to serve it.
+        run_to_completion(make())
+    elif asyncio._get_running_loop() is not None or (
+        getattr(AsyncToSync.executors, "current", None) is not None
+    ):
+        # An event loop runs in this thread: nesting a loop is not allowed. Or
+        # this thread serves an async_to_sync() above it (Django's async tests,
+        # a sync view under ASGI): asgiref would send the job's sync_to_async()
+        # calls back to this very thread, which is busy running the job.
+        in_helper_thread(lambda: run_to_completion(make()))
+    else:
+        run_to_completion(make())
 
 
 def _finish(fn: JobFunction, returned: object) -> None:
