@@ -162,12 +162,13 @@ def run_in_context(job: Job, on_worker: bool) -> bool:
 
 
 async def run_async(job: Job, stopped: Callable[[], bool], calls: JobCalls) -> bool | None:
-    """``run()`` for an async job on raincheck's event loop (``raincheck.loop``).
+    """``run()`` for an async job on raincheck's event loop (``raincheck.loop``),
+    or awaited with others by a caller (``raincheck.together``).
 
     Awaited in a task made in the job's context, so nothing here enters it.
     None: the drain cancelled it at its deadline (``stopped()`` says so), which
     is not the job's failure: the drain names it, and it counts as dropped.
-    ``calls``: where its sync calls go (raincheck.jobcalls).
+    ``calls``: where its sync calls go (``JobCalls``).
     """
     fn, args, kwargs, _ = job
     _current_job.set(fn)
