@@ -43,10 +43,13 @@ class RaincheckConfig(AppConfig):
             )
         # A stop the server handles itself starts the deadline (raincheck.process).
         stops = [signal.SIGINT] if drain_on_sigterm else [signal.SIGTERM, signal.SIGINT]
-        watched = stopsignals.watch_stop_signals(note_stop, stops)
+        # uvicorn's SIGTERM also drains, once uvicorn has stopped (raincheck.servers).
+        watched = stopsignals.watch_stop_signals(note_stop, stops, drain=drain_for_exit)
         unseen = [signum for signum in stops if signum not in watched]
         if unseen:
-            stopsignals.look_again_at_the_first_asgi_request(note_stop, unseen)
+            stopsignals.look_again_at_the_first_asgi_request(
+                note_stop, unseen, drain=drain_for_exit
+            )
         if not conf.problems() and conf.get().tasks_backend is not None:
             _make_routed_tasks()
 

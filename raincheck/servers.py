@@ -5,7 +5,9 @@
 - uvicorn, waitress, ``runserver`` and the workers of ``hypercorn --workers N``
   end the process on SIGTERM without running Python's exit hooks (W002).
   ``RAINCHECK_DRAIN_ON_SIGTERM`` installs a SIGTERM handler that drains the
-  pool first and then hands the signal on (raincheck.stopsignals).
+  pool first and then hands the signal on (raincheck.stopsignals). uvicorn
+  stops gracefully first, then raises SIGTERM again to end the process:
+  raincheck drains in between (``drain_before_uvicorn_ends``), with no setting.
 - gunicorn's workers stop gracefully on SIGTERM, finishing their requests
   first: raincheck notes the signal on its way, so that the stop's deadline
   runs from there (raincheck.stopsignals).
@@ -23,8 +25,9 @@ import importlib
 import logging
 import multiprocessing
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any, Final
 
@@ -88,7 +91,7 @@ def jobs_run_in_caller() -> bool:
 def sigterm_fatal_server() -> str | None:
     """The name of the SIGTERM-fatal server this process runs under, if any."""
     for module, name in SIGTERM_FATAL_SERVERS.items():
-        if module in sys.modules:
+        if module in sys.modules and not (name == "uvicorn" and _uvicorn_drains_first):
             return name
     if "hypercorn" in sys.modules and multiprocessing.parent_process() is not None:
         # A worker of `hypercorn --workers N` handles no signal: once one worker
@@ -96,6 +99,60 @@ def sigterm_fatal_server() -> str | None:
         # maybe in the middle of their exit drain (docs/servers.rst).
         return "hypercorn --workers"
     return None
+
+
+# Whether this process's uvicorn server was found to raise SIGTERM again once it
+# has stopped, which drain_before_uvicorn_ends() turns into a drain: it then no
+# longer dies on SIGTERM with its jobs (no W002).
+_uvicorn_drains_first = False
+
+
+def can_drain_before_uvicorn_ends(handler: object) -> bool:
+    """Whether ``handler`` is a uvicorn server's, which raises its stop signal again
+    once it has stopped (``uvicorn/server.py``, ``Server.capture_signals``)."""
+    global _uvicorn_drains_first
+    server = getattr(handler, "__self__", None)
+    found = (
+        type(server).__module__.startswith("uvicorn.")
+        and type(getattr(server, "_captured_signals", None)) is list
+    )
+    _uvicorn_drains_first |= found
+    return found
+
+
+def drain_before_uvicorn_ends(handler: object, drain: Callable[[], None]) -> None:
+    """Drain once uvicorn has stopped on SIGTERM, before the process ends.
+
+    uvicorn, stopped by a signal, finishes its requests, puts back the handlers
+    it found, and raises the signal again (``Server.capture_signals``). For
+    SIGTERM that is usually the default action: the process ends at once,
+    without exit hooks, and raincheck's queue with it. So the list it raises
+    them from drains first, in the main thread, once the server is done: the
+    jobs of its last requests included, within the deadline that began at the
+    signal. Then SIGTERM ends the process as uvicorn meant it to. Called as
+    uvicorn's handler gets SIGTERM (raincheck.stopsignals); with another
+    uvicorn, nothing changes.
+    """
+    if not can_drain_before_uvicorn_ends(handler):
+        return
+    server: Any = getattr(handler, "__self__", None)
+    captured = server._captured_signals
+    if not isinstance(captured, _DrainFirst):
+        server._captured_signals = _DrainFirst(captured, drain)
+
+
+class _DrainFirst(list[int]):
+    """uvicorn's signals to raise again, which drain first if SIGTERM will end the process."""
+
+    def __init__(self, signums: list[int], drain: Callable[[], None]) -> None:
+        super().__init__(signums)
+        self._drain = drain
+
+    def __reversed__(self) -> Iterator[int]:
+        # uvicorn has put its handlers back by now: SIG_DFL means the end.
+        if signal.SIGTERM in self and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            self._drain()
+        return super().__reversed__()
 
 
 def w002_hint() -> str:

@@ -8,6 +8,8 @@
   deadline runs from there (docs/design.rst, "The stop's deadline"). It is put
   in place as the app gets ready, or, for a server that installs its handlers
   after loading the app (uvicorn's single process), at the first ASGI request.
+  On uvicorn's SIGTERM it also has the pool drained once uvicorn has stopped,
+  before the signal ends the process (raincheck.servers).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Final
 from asgiref.sync import async_to_sync
 
 from raincheck import greenlets
+from raincheck.servers import can_drain_before_uvicorn_ends, drain_before_uvicorn_ends
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -115,6 +118,7 @@ def watch_stop_signals(
     note: Callable[[], None],
     signums: list[signal.Signals],
     servers: tuple[str, ...] = REQUEST_SERVERS,
+    drain: Callable[[], None] | None = None,
 ) -> list[int]:
     """Call ``note`` as each of ``signums`` arrives, before the server's own handler.
 
@@ -128,6 +132,9 @@ def watch_stop_signals(
     of SIGINT) is left alone: the process dies at once, or reaches its exit,
     where the deadline begins anyway. Returns the signals watched; none off the
     main thread.
+
+    ``drain``: run once uvicorn has stopped on SIGTERM, before the signal ends the
+    process (raincheck.servers, ``drain_before_uvicorn_ends``).
     """
     if threading.current_thread() is not threading.main_thread():
         return []
@@ -142,7 +149,11 @@ def watch_stop_signals(
         ) -> None:
             note()
             handler(sig, frame)
+            if sig == signal.SIGTERM and drain is not None:
+                drain_before_uvicorn_ends(handler, drain)
 
+        if signum == signal.SIGTERM and drain is not None:
+            can_drain_before_uvicorn_ends(previous)  # so W002 knows, before any signal
         _install(signum, on_signal, previous)
         watched.append(signum)
     return watched
@@ -172,11 +183,12 @@ def look_again_at_the_first_asgi_request(
     note: Callable[[], None],
     signums: list[signal.Signals],
     servers: tuple[str, ...] = REQUEST_SERVERS,
+    drain: Callable[[], None] | None = None,
 ) -> None:
     """uvicorn's single process installs its handlers only after it has loaded
     the app (``uvicorn/main.py``, ``run()``), then serves every request on the
     main thread's event loop: there, at the first request, they can be watched."""
-    _second_look.append(lambda: watch_stop_signals(note, signums, servers))
+    _second_look.append(lambda: watch_stop_signals(note, signums, servers, drain))
 
 
 def look_again_from_the_loop() -> None:

@@ -4,7 +4,9 @@ uvicorn, waitress and ``runserver --noreload`` end the process on SIGTERM
 without running Python's exit hooks (docs/design.rst), which loses the queued
 jobs. With ``RAINCHECK_DRAIN_ON_SIGTERM = True``, raincheck's own handler drains
 the pool first, then hands the signal on (so the exit status still says
-SIGTERM). Without it, raincheck logs ``raincheck.W002`` at the first hand-off.
+SIGTERM). Without it, raincheck logs ``raincheck.W002`` at the first hand-off,
+except under uvicorn, which stops gracefully first and then raises SIGTERM
+again: raincheck drains in between (raincheck.servers).
 
 A stop can also land after a response but before its ``request_finished``
 (the jobs not handed off yet): ``test_stop_while_a_request_is_finishing`` holds
@@ -29,11 +31,20 @@ from tests.servers.checks import (
     wait_handed_off,
 )
 from tests.servers.conftest import ServerFactory
-from tests.servers.harness import Server, count, hypercorn_argv, uvicorn_argv
+from tests.servers.harness import (
+    ASGI_APP,
+    Server,
+    count,
+    gunicorn_argv,
+    hypercorn_argv,
+    uvicorn_argv,
+)
 
 pytestmark = pytest.mark.server
 
 SIGTERM_FATAL = [spec("uvicorn"), spec("waitress"), spec("runserver")]
+# Without the setting: uvicorn drains once it has stopped (the others die).
+SIGTERM_FATAL_WITHOUT_DRAIN = [spec("waitress"), spec("runserver")]
 DRAIN = {**FOUR_WORKERS, "RAINCHECK_TEST_DRAIN_ON_SIGTERM": "1"}
 KILLED_BY_SIGTERM = -signal.SIGTERM
 # Seconds a request stays between its last byte and request_finished (below
@@ -87,6 +98,11 @@ def test_drain_setting_under_gunicorn_drains_then_hands_sigterm_to_its_worker(
 UVICORN_WORKERS = dataclasses.replace(
     spec("uvicorn"), id="uvicorn-workers", argv=uvicorn_argv("--workers", "2")
 )
+UVICORN_WORKER_CLASS = dataclasses.replace(
+    spec("uvicorn"),
+    id="gunicorn-uvicorn-worker",
+    argv=gunicorn_argv("-k", "uvicorn.workers.UvicornWorker", "--workers", "1", app=ASGI_APP),
+)
 # hypercorn's: its workers stop by themselves, and once one has, it ends the
 # others with SIGTERM, which they do not handle, maybe during their exit drain.
 HYPERCORN_WORKERS = dataclasses.replace(
@@ -124,7 +140,41 @@ def test_w002_names_hypercorn_workers_which_die_on_sigterm(
     assert "whatever signal it got" in w002, server.report("W002's hint")
 
 
-@pytest.mark.parametrize("spec", params(SIGTERM_FATAL))
+@pytest.mark.parametrize(
+    ("spec", "stop"),
+    [
+        pytest.param(spec("uvicorn"), signal.SIGTERM, id="uvicorn-SIGTERM"),
+        # Its supervisor stops each worker with SIGTERM, whatever it got itself.
+        pytest.param(UVICORN_WORKERS, signal.SIGINT, id="uvicorn-workers-SIGINT"),
+        # gunicorn's worker class from uvicorn: gunicorn's SIGTERM reaches its
+        # worker, whose uvicorn server re-raises it once stopped.
+        pytest.param(UVICORN_WORKER_CLASS, signal.SIGTERM, id="gunicorn-uvicorn-worker-SIGTERM"),
+    ],
+)
+def test_uvicorn_drains_after_its_graceful_stop_on_sigterm_without_the_setting(
+    start: ServerFactory, spec: ServerSpec, stop: signal.Signals
+) -> None:
+    """uvicorn stops gracefully on SIGTERM, then raises it again to end the process,
+    which would end it without exit hooks: raincheck drains in between, so every
+    queued job runs with no setting, no W002 is logged, and the process still
+    ends by SIGTERM. Before, all of them were lost, silently under ``--workers``."""
+    reason = spec.skip_reason()
+    if reason:
+        pytest.skip(reason)
+    server = start(spec.id, spec.argv, env=FOUR_WORKERS, stop_signal=signal.SIGKILL)
+    pid = schedule_naps(server)
+    wait_handed_off(server)
+    server.send_signal(stop)
+
+    code = server.wait_exit(EXIT_DEADLINE)
+    assert code is not None, server.report(f"{spec.id} still running after {stop.name}")
+    if spec.id == "uvicorn":  # a supervisor's exit status is its own
+        assert code == KILLED_BY_SIGTERM, server.report(f"exit status {code}, not SIGTERM's")
+    assert_all_ran_once(server, pid)
+    assert not w002_lines(server), server.report("W002 logged although uvicorn drains")
+
+
+@pytest.mark.parametrize("spec", params(SIGTERM_FATAL_WITHOUT_DRAIN))
 def test_sigterm_without_drain_setting_logs_w002_once_and_loses_jobs(
     start: ServerFactory, spec: ServerSpec
 ) -> None:
@@ -165,6 +215,7 @@ def _case(server_id: str, stop: signal.Signals, drain: bool) -> Any:
     ("spec", "stop", "env"),
     [
         _case("uvicorn", signal.SIGTERM, drain=True),
+        _case("uvicorn", signal.SIGTERM, drain=False),
         _case("waitress", signal.SIGTERM, drain=True),
         _case("runserver", signal.SIGTERM, drain=True),
         _case("waitress", signal.SIGINT, drain=False),
