@@ -19,6 +19,7 @@ import django
 import gevent
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.signals import request_finished, request_started
 from django.db import connection
 from django.test import override_settings
 from gevent import monkey
@@ -111,6 +112,55 @@ async def beside_a_loop() -> None:
     seen["beside_a_loop"] = "ran"
 
 
+holding: list[int] = []
+met: list[int] = []
+
+
+@job
+async def hold() -> None:
+    """Hold a pool greenlet until released."""
+    await sync_to_async(holding.append)(1)
+    for _ in range(int(DEADLINE / POLL)):
+        if release.is_set():
+            break
+        await asyncio.sleep(POLL)
+
+
+@job
+async def meet() -> None:
+    """Arrive, then wait for the other: only jobs awaited at once both see two."""
+    met.append(1)
+    for _ in range(int(DEADLINE / POLL)):
+        if len(met) >= 2:
+            break
+        await asyncio.sleep(POLL)
+    seen.setdefault("met", []).append(len(met))
+
+
+def a_request_whose_jobs_find_no_room() -> None:
+    """In a greenlet of its own, as a server's request: two async jobs, no room."""
+    request_started.send(sender=None)
+    meet.schedule()
+    meet.schedule()
+    request_finished.send(sender=None)
+
+
+def awaited_together_with_no_room() -> None:
+    """Async jobs that find no room run in the caller, awaited together."""
+    release.clear()
+    for _ in range(4):  # every pool greenlet (RAINCHECK_MAX_WORKERS)
+        hold.schedule()
+    for _ in range(int(DEADLINE / POLL)):
+        if len(holding) == 4:
+            break
+        gevent.sleep(POLL)
+    with override_settings(RAINCHECK_MAX_QUEUE=1, RAINCHECK_BACKPRESSURE="caller_runs"):
+        trivial.schedule()  # the queue is full
+        gevent.spawn(a_request_whose_jobs_find_no_room).join(DEADLINE)
+    release.set()
+    wait_idle(DEADLINE)
+
+
 def run_a_loop(running: threading.Event, stop: threading.Event) -> None:
     """Run an asyncio loop in this greenlet until ``stop``, as an async view's would."""
 
@@ -192,6 +242,7 @@ def main() -> None:
         trivial.schedule()
         wait_idle(DEADLINE)
     seen["descriptors_gained"] = open_descriptors() - before
+    awaited_together_with_no_room()
     seen["stats"] = {"succeeded": raincheck.stats().succeeded, "failed": raincheck.stats().failed}
     print(json.dumps(seen))
 

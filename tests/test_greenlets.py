@@ -100,3 +100,11 @@ def test_a_job_run_inside_an_async_job_runs_where_no_loop_runs(seen: dict[str, A
 def test_native_threads_give_back_their_gevent_hubs(seen: dict[str, Any]) -> None:
     """Fifty async jobs leave no file descriptor behind (each native thread frees its hub)."""
     assert seen["descriptors_gained"] == 0
+
+
+def test_async_jobs_with_no_room_are_awaited_together_by_their_caller(
+    seen: dict[str, Any],
+) -> None:
+    """A request's async jobs that find the pool full (``caller_runs``) run on one
+    loop in a native thread, together: each saw the other arrive."""
+    assert seen["met"] == [2, 2]
