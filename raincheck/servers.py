@@ -107,15 +107,11 @@ def sigterm_fatal_server() -> str | None:
 _uvicorn_drains_first = False
 
 
-def can_drain_before_uvicorn_ends(handler: object) -> bool:
-    """Whether ``handler`` is a uvicorn server's, which raises its stop signal again
-    once it has stopped (``uvicorn/server.py``, ``Server.capture_signals``)."""
+def note_uvicorns_handler(handler: object) -> bool:
+    """Whether ``handler`` is that of a uvicorn server raincheck can drain before;
+    once one is, W002 no longer names uvicorn. Called as raincheck watches it."""
     global _uvicorn_drains_first
-    server = getattr(handler, "__self__", None)
-    found = (
-        type(server).__module__.startswith("uvicorn.")
-        and type(getattr(server, "_captured_signals", None)) is list
-    )
+    found = _reraising_server(handler) is not None
     _uvicorn_drains_first |= found
     return found
 
@@ -133,12 +129,21 @@ def drain_before_uvicorn_ends(handler: object, drain: Callable[[], None]) -> Non
     uvicorn's handler gets SIGTERM (raincheck.stopsignals); with another
     uvicorn, nothing changes.
     """
-    if not can_drain_before_uvicorn_ends(handler):
-        return
-    server: Any = getattr(handler, "__self__", None)
-    captured = server._captured_signals
-    if not isinstance(captured, _DrainFirst):
-        server._captured_signals = _DrainFirst(captured, drain)
+    server = _reraising_server(handler)
+    if server is not None and not isinstance(server._captured_signals, _DrainFirst):
+        server._captured_signals = _DrainFirst(server._captured_signals, drain)
+
+
+def _reraising_server(handler: object) -> Any:
+    """The uvicorn server whose bound method ``handler`` is, if it keeps the list
+    of signals it raises again once stopped (``uvicorn/server.py``,
+    ``Server.capture_signals``); else None."""
+    server = getattr(handler, "__self__", None)
+    if type(server).__module__.startswith("uvicorn.") and isinstance(
+        getattr(server, "_captured_signals", None), list
+    ):
+        return server
+    return None
 
 
 class _DrainFirst(list[int]):

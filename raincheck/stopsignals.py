@@ -26,7 +26,7 @@ from typing import Any, Final
 from asgiref.sync import async_to_sync
 
 from raincheck import greenlets
-from raincheck.servers import can_drain_before_uvicorn_ends, drain_before_uvicorn_ends
+from raincheck.servers import drain_before_uvicorn_ends, note_uvicorns_handler
 
 Handler = Callable[[int, FrameType | None], Any] | int | None
 
@@ -153,7 +153,7 @@ def watch_stop_signals(
                 drain_before_uvicorn_ends(handler, drain)
 
         if signum == signal.SIGTERM and drain is not None:
-            can_drain_before_uvicorn_ends(previous)  # so W002 knows, before any signal
+            note_uvicorns_handler(previous)  # so W002 knows, before any signal
         _install(signum, on_signal, previous)
         watched.append(signum)
     return watched

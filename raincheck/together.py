@@ -1,7 +1,8 @@
 """Async jobs a thread runs itself, awaited together rather than one after another.
 
-The async jobs that find no room on raincheck's event loop (``block`` past its
-timeout, ``caller_runs``) run in the thread that hands them off. Awaited one
+The async jobs that find no room on raincheck's event loop (under ``block``
+and ``caller_runs`` alike: they do not wait for room) run in the thread that
+hands them off. Awaited one
 after another, five webhooks of 200 ms held that thread for a second, and under
 ASGI, where that thread is one Django makes per request, such threads piled up
 five times as fast as the jobs needed. Awaited together, as on raincheck's

@@ -89,5 +89,5 @@ def test_w002_no_longer_names_uvicorn_once_its_sigterm_drains(
 ) -> None:
     pretend_module(monkeypatch, "uvicorn")
     assert [w.id for w in check_runtime()] == ["raincheck.W002"]
-    assert servers.can_drain_before_uvicorn_ends(Server().handle_exit)
+    assert servers.note_uvicorns_handler(Server().handle_exit)
     assert check_runtime() == []
