@@ -9,12 +9,10 @@ The pool knows nothing of Django: it is given the function that runs a job.
 
 from __future__ import annotations
 
-import itertools
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Final
 
 from raincheck.backlog import Backlog, Overflow
 from raincheck.jobs import Job
@@ -22,13 +20,7 @@ from raincheck.room import Line, never
 from raincheck.seats import Seats
 from raincheck.sizing import KEEP_ALIVE, MIN_THREADS, ThreadBudget
 from raincheck.stats import Counters
-from raincheck.steps import run_step, tally_steps
-
-_thread_numbers: Final = itertools.count(1)
-
-
-class Worker(threading.Thread):
-    """A pool thread."""
+from raincheck.steps import new_worker, run_step, tally_steps
 
 
 class Pool:
@@ -65,7 +57,7 @@ class Pool:
         self._abandoned = False
         self._workers: set[threading.Thread] = set()
         self.peak_workers = 0  # the most threads it ever had at once
-        self._budget = ThreadBudget(max_workers, time.monotonic())
+        self._budget = ThreadBudget(max_workers, time.monotonic(), stop_by)
         self._idle_workers = 0
         self._live_threads = 0  # started and not yet done closing their connections
         self._line = Line(stop_by)  # threads waiting for room (block)
@@ -139,15 +131,18 @@ class Pool:
             # thread a futex call (and a context switch when the woken thread
             # lands on its CPU). The woken worker wakes the next (see _work).
             self._has_work.notify()
-        target = min(self._budget.target, self._max_workers)
-        for _ in range(min(waiting - self._idle_workers, target - len(self._workers))):
-            if not self._start_worker():
-                break
+        self._start_workers(waiting)
         if self._workers or not self._queue:
             return None
         stranded = list(self._queue)
         self._queue.clear()
         return stranded
+
+    def _start_workers(self, waiting: int) -> None:  # lock held
+        target = min(self._budget.target, self._max_workers)
+        for _ in range(min(waiting - self._idle_workers, target - len(self._workers))):
+            if not self._start_worker():
+                break
 
     def _start_worker(self) -> bool:  # lock held
         seats = self._seats
@@ -157,7 +152,7 @@ class Pool:
             if not seats.take(pool=True):
                 seats.pool_short = True  # the next call thread given back may leave
                 return False
-        worker = Worker(target=self._work, name=f"raincheck-{next(_thread_numbers)}", daemon=True)
+        worker = new_worker(self._work)
         try:
             worker.start()
         except RuntimeError:  # interpreter shutdown (3.12+), or the OS refused a thread
@@ -270,6 +265,9 @@ class Pool:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
             self._close()
+            # Every thread the cap allows, for the jobs left (ThreadBudget.finish_up).
+            self._budget.finish_up()
+            self._start_workers(len(self._backlog))  # batches too: reclaimed
             # Idle workers now leave, closing their database connections.
             finished = self._wait_until(lambda: not self._queue and not self.running, deadline)
             if finished:

@@ -25,6 +25,11 @@ target by trying (a simple form of .NET's hill-climbing):
   steps down that each lose a little less than that must not add up to a
   pool that finishes half the jobs. (That best is forgotten when no window
   has come near it for ``MAX_HOLD``: the jobs have changed.)
+- Stopping: once the process is stopping (a stop signal, or the drain), the
+  jobs left must be run by the stop's deadline, and the server's requests no
+  longer gain from the GIL the threads leave them: the target goes to the cap
+  and stays there (``finish_up``). A target measured down on a busy host
+  would otherwise run a full queue with a few threads, and drop the rest.
 
 Only windows in which no worker went idle measure what the threads can do:
 in the others the jobs that came were all there was to do, so a load that
@@ -39,8 +44,10 @@ thread retires after ``KEEP_ALIVE`` seconds.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Final
 
 from raincheck import greenlets
@@ -83,20 +90,27 @@ class ThreadBudget:
         "_capacity",
         "_cpu",
         "_done",
+        "_finishing",
         "_hold",
         "_marks",
         "_pressed",
         "_since",
         "_slack",
+        "_stop_by",
         "_trial",
         "_wait_until",
         "cpu_share",
         "target",
     )
 
-    def __init__(self, cap: int, now: float) -> None:
+    def __init__(
+        self, cap: int, now: float, stop_by: Callable[[], float] = lambda: math.inf
+    ) -> None:
         self._cap = cap  # RAINCHECK_MAX_WORKERS
         self.target = min(CORE_THREADS, cap)
+        # When the process's stop must be over; infinity while it is not stopping.
+        self._stop_by = stop_by
+        self._finishing = False  # stopping: the target is the cap (finish_up)
         self.cpu_share = 0.0  # CPU seconds per second of the pool's threads, last window
         # Jobs per second the current target finished in a window with no
         # worker idle: what it can do. None until measured.
@@ -134,6 +148,8 @@ class ThreadBudget:
         threads should start). ``callers_wait``: the queue is full, so callers
         wait for room, or run or drop jobs. Called on the worker's thread."""
         before, cap = self.target, self._cap
+        if self._finishing or (waiting and self._stop_by() < math.inf):
+            return self.finish_up()
         self._done += done
         self._pressed |= callers_wait
         mark: tuple[float, float] | None = self._marks.__dict__.get("mark")
@@ -156,10 +172,20 @@ class ThreadBudget:
             self._backlog = waiting
         return self.target > before
 
+    def finish_up(self) -> bool:
+        """The process is stopping: every thread the cap allows, from now on;
+        whether the target grew (more threads should start)."""
+        before, self._finishing, self._trial = self.target, True, None
+        self.target = self._cap
+        return self.target > before
+
     def resized(self, cap: int, threads: int) -> None:
-        """The cap changed, or a thread retired: back towards ``CORE_THREADS``."""
+        """The cap changed, or a thread retired: back towards ``CORE_THREADS``
+        (to the cap while finishing up)."""
         self._cap = cap
         target = max(min(CORE_THREADS, cap), min(threads, cap))
+        if self._finishing:
+            target = cap
         if target != self.target:
             self.target, self._capacity, self._trial = target, None, None
             self._best = None

@@ -10,12 +10,26 @@ the locks its threads may have held (``raincheck.forks``).
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Final
 
 from raincheck.forks import GENERATION
 from raincheck.jobs import Job
+
+_numbers: Final = itertools.count(1)
+
+
+class Worker(threading.Thread):
+    """A pool thread."""
+
+
+def new_worker(work: Callable[[], None]) -> Worker:
+    """A pool thread that will run ``work``, named ``raincheck-<n>``."""
+    return Worker(target=work, name=f"raincheck-{next(_numbers)}", daemon=True)
 
 
 def run_step(

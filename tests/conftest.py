@@ -12,8 +12,8 @@ from django.dispatch import Signal
 import raincheck
 from raincheck import process, scheduling
 from raincheck.buffers import current_buffer
-from raincheck.pool import Worker
 from raincheck.stats import Counters
+from raincheck.steps import Worker
 from tests.app import jobs, views
 
 if TYPE_CHECKING:

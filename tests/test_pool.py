@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import time
@@ -15,7 +16,7 @@ import pytest
 from django.test import override_settings
 
 import raincheck
-from raincheck import process, signals
+from raincheck import process, signals, sizing
 from raincheck import raincheck as decorate
 from raincheck.backlog import MAX_BATCH, STEP_TIME, Backlog, Overflow
 from raincheck.jobs import Job, run
@@ -86,6 +87,13 @@ def now_and_then_slow(i: int) -> None:
     if i % 97 == 0:
         time.sleep(0.001)
     jobs.record(threading.current_thread().name, str(i))
+
+
+@decorate
+def meet(barrier: threading.Barrier, value: str) -> None:
+    """Record ``value`` once ``barrier.parties`` jobs run at once (or fail at its timeout)."""
+    barrier.wait()
+    jobs.record(threading.current_thread().name, value)
 
 
 def balanced(stats: Stats) -> bool:
@@ -570,6 +578,49 @@ def test_drain_waits_for_every_job_that_finishes_in_time(
     put(pool, [job(str(i)) for i in range(100)])
     assert pool.drain(HOLD_LIMIT) == []
     assert sorted(jobs.values(), key=int) == [str(i) for i in range(100)]
+
+
+def test_drain_runs_what_is_left_on_every_thread_the_cap_allows(
+    make_pool: Callable[[int], Pool],
+) -> None:
+    """A drain must finish the queue by its deadline: it starts threads up to
+    the cap at once, not only as far as the pool had judged useful.
+
+    Eight jobs that only finish once all eight run together: the pool starts
+    its core of four for them, and they wait for the rest, which the drain starts.
+    """
+    pool = make_pool(8)
+    assert sizing.CORE_THREADS == 4
+    barrier = threading.Barrier(8, timeout=HOLD_LIMIT)
+    put(pool, [(meet, (barrier, str(i)), {}, copy_context()) for i in range(8)])
+    assert pool_stats(pool).workers == 4
+    assert pool.drain(HOLD_LIMIT) == []
+    assert sorted(jobs.values()) == [str(i) for i in range(8)]
+    stats = pool_stats(pool)
+    assert (stats.succeeded, stats.failed, stats.dropped) == (8, 0, 0)
+
+
+def test_a_stop_signal_gives_a_busy_pool_every_thread_the_cap_allows(
+    make_pool: Callable[[int], Pool],
+) -> None:
+    """Once the process is stopping (``stop_by`` is finite), the next step a
+    worker ends with jobs waiting starts threads up to the cap: the queue must
+    be run by the stop's deadline, with or without a drain yet."""
+    stop_by = math.inf
+    pool = Pool(8, run_job=run, stop_by=lambda: stop_by)
+    try:
+        barrier = threading.Barrier(8, timeout=HOLD_LIMIT)
+        gate = Gate()
+        put(pool, [held_job(gate, "first")])
+        assert gate.started.wait(HOLD_LIMIT)
+        put(pool, [(meet, (barrier, str(i)), {}, copy_context()) for i in range(8)])
+        stop_by = time.monotonic() + HOLD_LIMIT
+        gate.release.set()  # its step ends with the eight waiting
+        assert pool.wait_idle(HOLD_LIMIT)
+        stats = pool_stats(pool)
+        assert (stats.succeeded, stats.failed) == (9, 0)
+    finally:
+        pool.drain(HOLD_LIMIT)
 
 
 def test_hand_off_after_drain_returns_the_jobs_to_the_caller(

@@ -154,3 +154,26 @@ def test_steps_down_that_each_lose_a_little_do_not_add_up() -> None:
     assert min(targets) == CAP - CAP // 4 - (CAP - CAP // 4) // 4  # one trial below
     below = sum(1 for t in targets if t not in kept) * STEP
     assert below < 3.0  # trials of half a second, each failure waiting longer
+
+
+def test_a_stopping_process_gets_every_thread_the_cap_allows() -> None:
+    """Jobs that compute keep the target at the core while the server runs; once
+    the process is stopping, what is queued must run by the stop's deadline and
+    the server no longer needs the GIL: the target goes to the cap and stays."""
+    stop_at = math.inf
+    budget = ThreadBudget(CAP, 0.0, lambda: stop_at)
+    assert max(run(budget, 10.0, flat, cpu_share=0.4)) == CORE_THREADS
+    stop_at = 20.0  # a stop signal came
+    targets = run(budget, 10.0, flat, start=10.0, cpu_share=0.4)
+    assert targets[0] == CAP
+    assert min(targets) == CAP  # no trial takes threads away again
+    budget.resized(CAP, 1)  # a thread retired
+    assert budget.target == CAP
+
+
+def test_finish_up_says_whether_more_threads_should_start() -> None:
+    """The drain asks for every thread at once, whether or not a step has ended."""
+    budget = ThreadBudget(CAP, 0.0)
+    assert budget.finish_up()
+    assert budget.target == CAP
+    assert not budget.finish_up()
