@@ -16,9 +16,10 @@ target by trying (a simple form of .NET's hill-climbing):
   if, in the next window, the jobs waiting fell to half (the threads caught
   up with a backlog), or that window finished at least ``GAIN`` times as
   many jobs per second as the last one in which no worker went idle.
-- Down: after a window in which no worker went idle, and the queue had
-  room at every step, the target drops by a quarter (not below ``CORE_THREADS``), on
-  probation (with the queue full, the callers wait for these threads: a
+- Down: after a window in which no worker went idle, the queue had room
+  at every step, and the jobs waiting did not grow (threads that do not keep
+  up are not too many), the target drops by a quarter (not below
+  ``CORE_THREADS``), on probation (with the queue full, the callers wait for these threads: a
   window's noise must not take them away): kept unless the next
   window finishes fewer than ``1 / GAIN`` times as many jobs per second as
   the best window since the target last grew, not just the last one:
@@ -99,6 +100,7 @@ class ThreadBudget:
         "_stop_by",
         "_trial",
         "_wait_until",
+        "_waiting_then",
         "cpu_share",
         "target",
     )
@@ -132,6 +134,7 @@ class ThreadBudget:
         self._trial: int | None = None  # UP or DOWN while a trial runs
         self._before = self.target  # the target before the trial
         self._backlog = 0  # jobs waiting when the trial began
+        self._waiting_then = 0  # jobs waiting as the window began
         # By direction: no trial before. The first waits for a window's measures.
         self._wait_until = [now + WINDOW, now + HOLD]
         self._hold = [HOLD, HOLD]  # by direction: the next wait after a failure
@@ -229,10 +232,12 @@ class ThreadBudget:
         self.cpu_share = self._cpu / elapsed
         self._done, self._cpu, self._since, self._slack = 0, 0.0, now, False
         self._pressed = False
+        piling_up, self._waiting_then = waiting > self._waiting_then, waiting
         if (
             trial is None
             and saturated
             and not callers_wait
+            and not piling_up
             and self.target > CORE_THREADS
             and now >= self._wait_until[DOWN]
         ):

@@ -21,7 +21,7 @@ def run(
     jobs_per_second: Callable[[int], float],
     *,
     start: float = 0.0,
-    waiting: int = 1000,
+    waiting: int | Callable[[int], int] = 1000,
     idle: bool = False,
     cpu_share: float = 0.0,
     callers_wait: bool | Callable[[int], bool] = False,
@@ -32,6 +32,7 @@ def run(
     now, cpu, owed = start, 0.0, 0.0
     while now < start + seconds:
         wait = callers_wait(len(targets)) if callable(callers_wait) else callers_wait
+        queued = waiting(len(targets)) if callable(waiting) else waiting
         now += STEP
         cpu += cpu_share * STEP
         owed += jobs_per_second(budget.target) * STEP
@@ -39,7 +40,7 @@ def run(
         if idle:
             budget.went_idle()
         with mock.patch("time.thread_time", return_value=cpu):
-            budget.step_done(2 * sizing.SLOW_STEP, done, now, waiting, wait)
+            budget.step_done(2 * sizing.SLOW_STEP, done, now, queued, wait)
         targets.append(budget.target)
     return targets
 
@@ -123,6 +124,17 @@ def test_no_trial_down_after_a_window_in_which_callers_waited_at_all() -> None:
     budget = ThreadBudget(CAP, 0.0)
     budget.resized(CAP, CAP)
     targets = run(budget, HOLD + 10.0, flat, callers_wait=lambda step: step % 2 == 0)
+    assert min(targets) == CAP
+
+
+def test_no_trial_down_while_the_jobs_waiting_pile_up() -> None:
+    """A queue that grows, full or not yet, says the threads do not keep up:
+    fewer cannot be enough, whatever a window's rate says (seen: a trial from
+    8 threads down to 6 with 5,000 jobs waiting and growing, as a saturating
+    load began)."""
+    budget = ThreadBudget(CAP, 0.0)
+    budget.resized(CAP, CAP)
+    targets = run(budget, HOLD + 10.0, flat, waiting=lambda step: 1000 + step)
     assert min(targets) == CAP
 
 
