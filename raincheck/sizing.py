@@ -19,10 +19,10 @@ target by trying (a simple form of .NET's hill-climbing):
 - Down: after a window in which no worker went idle, the queue had room
   at every step, and the jobs waiting did not grow (threads that do not keep
   up are not too many), the target drops by a quarter (not below
-  ``CORE_THREADS``), on probation (with the queue full, the callers wait for these threads: a
-  window's noise must not take them away): kept unless the next
-  window finishes fewer than ``1 / GAIN`` times as many jobs per second as
-  the best window since the target last grew, not just the last one:
+  ``CORE_THREADS``), on probation (with the queue full, the callers wait for
+  these threads: a window's noise must not take them away): kept unless the
+  next window finishes fewer than ``1 / GAIN`` times as many jobs per second
+  as the best window since the target last grew, not just the last one:
   steps down that each lose a little less than that must not add up to a
   pool that finishes half the jobs. (That best is forgotten when no window
   has come near it for ``MAX_HOLD``: the jobs have changed.)

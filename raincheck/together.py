@@ -2,11 +2,10 @@
 
 The async jobs that find no room on raincheck's event loop (under ``block``
 and ``caller_runs`` alike: they do not wait for room) run in the thread that
-hands them off. Awaited one
-after another, five webhooks of 200 ms held that thread for a second, and under
-ASGI, where that thread is one Django makes per request, such threads piled up
-five times as fast as the jobs needed. Awaited together, as on raincheck's
-loop, they hold it for the longest of them.
+hands them off. Awaited one after another, five webhooks of 200 ms held that
+thread for a second, and under ASGI, where that thread is one Django makes per
+request, such threads piled up five times as fast as the jobs needed. Awaited
+together, as on raincheck's loop, they hold it for the longest of them.
 """
 
 from __future__ import annotations
